@@ -1,0 +1,1 @@
+"""Ascolta: a mention stream processor (Faust agents on Kafka)."""

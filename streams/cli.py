@@ -1,0 +1,223 @@
+"""The ``ascolta`` command: broker, worker, replay, demo, classify, detect, model, sample.
+
+Conventions: ``--help`` everywhere, logs and progress on stderr, results on stdout, exit 0 on success,
+1 on failure, 2 on bad usage or unreadable input. Flags that configure the worker are written to the
+``ASCOLTA_*`` environment before the Faust app is imported, so flags and environment mean the same thing.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("ascolta")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr, level=getattr(logging, level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _apply_env(**values: object) -> None:
+    for name, value in values.items():
+        if value is not None:
+            os.environ[f"ASCOLTA_{name.upper()}"] = str(value)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from .broker import run_broker_foreground
+
+    return run_broker_foreground(args.host, args.port)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _apply_env(broker=args.broker, broker_compat=args.broker_compat, web_port=args.web_port, data_dir=args.data_dir)
+    import faust
+
+    from .app import app
+
+    app.finalize()
+    app.worker_init()
+    app.discover()
+    app.worker_init_post_autodiscover()
+    worker = faust.Worker(app, loglevel=args.loglevel, stdout=sys.stderr, stderr=sys.stderr)
+    worker.execute_from_commandline()
+    return 0  # not reached: the worker exits the process
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    _apply_env(broker=args.broker)
+    from .replay import run_replay
+    from .settings import load
+
+    settings = load()
+    topic = args.topic or settings.raw_topics[0]
+    return run_replay(args.file, settings=settings, topic=topic, speed=args.speed, rebase_now=args.rebase_now)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(duration=args.duration, hours=args.hours, port=args.port, data_dir=args.data_dir)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .settings import load
+    from .sentiment import load_classifier
+
+    settings = load()
+    model_name = args.model or settings.sentiment_model
+    if model_name == "default":
+        from .model_build import prepare_default_model
+
+        prepare_default_model(settings.data_dir)
+    classifier = load_classifier(model_name, data_dir=settings.data_dir)
+    try:
+        source = open(args.file, encoding="utf-8", errors="replace") if args.file else sys.stdin
+    except OSError as exc:
+        print(f"ascolta classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    out = sys.stdout.buffer
+    done = 0
+    with source:
+        batch: list[str] = []
+        for line in source:
+            batch.append(line.rstrip("\r\n"))
+            if len(batch) >= args.batch_size:
+                _classify_batch(classifier, batch, out, orjson)
+                done += len(batch)
+                batch = []
+                if done % (args.batch_size * 20) == 0:
+                    print(f"classified {done} texts", file=sys.stderr)
+        if batch:
+            _classify_batch(classifier, batch, out, orjson)
+            done += len(batch)
+    print(f"classified {done} texts with {classifier.model_id}", file=sys.stderr)
+    return 0
+
+
+def _classify_batch(classifier, lines: list[str], out, orjson) -> None:
+    texts = [line for line in lines if line.strip()]
+    results = iter(classifier.classify(texts) if texts else [])
+    for line in lines:
+        if not line.strip():
+            out.write(orjson.dumps({"error": "empty line: nothing to classify"}) + b"\n")
+            continue
+        result = next(results)
+        out.write(
+            orjson.dumps({"label": result.label, "score": round(result.score, 4), "probabilities": result.probabilities})
+            + b"\n"
+        )
+    out.flush()
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .detector import DetectorConfig
+    from .offline import run_detect
+
+    return run_detect(Path(args.file), sys.stdout, DetectorConfig(bucket_seconds=args.bucket_seconds))
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from .model_build import prepare_default_model
+    from .settings import load
+
+    data_dir = Path(args.data_dir) if args.data_dir else load().data_dir
+    path = prepare_default_model(data_dir, force=args.force)
+    print(path)
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    from .sample import generate, write_jsonl
+
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=args.hours)
+    records = generate(start, hours=args.hours, seed=args.seed)
+    write_jsonl(records, Path(args.out) if args.out else sys.stdout)
+    print(f"wrote {len(records)} mentions", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ascolta", description="Mention stream processor: multilingual sentiment and crisis alerts on Kafka."
+    )
+    parser.add_argument("--log-level", default=os.environ.get("ASCOLTA_LOG_LEVEL", "info"),
+                        choices=["debug", "info", "warning", "error"], help="log level (logs go to stderr)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) in the foreground")
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback only)")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(func=cmd_broker)
+
+    p = commands.add_parser("worker", help="run a Faust worker (ingest, enrich, detect, metrics)")
+    p.add_argument("--broker", help="Kafka bootstrap URL, e.g. kafka://host:9092 (env ASCOLTA_BROKER)")
+    p.add_argument("--broker-compat", choices=["kafka", "tansu"],
+                   help="turn on the embedded broker's workarounds (env ASCOLTA_BROKER_COMPAT)")
+    p.add_argument("--web-port", type=int, help="port of the worker's web server and /metrics (env ASCOLTA_WEB_PORT)")
+    p.add_argument("--data-dir", help="models and worker state (env ASCOLTA_DATA_DIR)")
+    p.add_argument("--loglevel", default="info", help="Faust worker log level")
+    p.set_defaults(func=cmd_worker)
+
+    p = commands.add_parser("replay", help="produce mentions from a JSON-lines file to the raw topic")
+    p.add_argument("file", help="JSON lines, one mention per line")
+    p.add_argument("--speed", type=float, default=None,
+                   help="replay the original timing this many times faster (default: as fast as possible)")
+    p.add_argument("--topic", help="target topic (default: the first raw topic)")
+    p.add_argument("--broker", help="Kafka bootstrap URL (env ASCOLTA_BROKER)")
+    p.add_argument("--rebase-now", action="store_true", help="shift created_at so the stream ends now")
+    p.set_defaults(func=cmd_replay)
+
+    p = commands.add_parser("demo", help="broker + worker + sample stream, alerts printed live")
+    p.add_argument("--duration", type=float, default=None, help="stop cleanly after this many seconds")
+    p.add_argument("--hours", type=float, default=36.0, help="hours of sample stream to replay")
+    p.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
+    p.add_argument("--data-dir", default=None, help="models and worker state (env ASCOLTA_DATA_DIR)")
+    p.set_defaults(func=cmd_demo)
+
+    p = commands.add_parser("classify", help="sentiment of one text per line (FILE or stdin), JSON lines out")
+    p.add_argument("file", nargs="?", help="input file (default: stdin)")
+    p.add_argument("--model", help="'default' or a Hugging Face model name or path (env ASCOLTA_SENTIMENT_MODEL)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.set_defaults(func=cmd_classify)
+
+    p = commands.add_parser("detect", help="run the crisis detector offline on a volume CSV or mention JSON lines")
+    p.add_argument("file", help="CSV 'timestamp,value' or JSON lines of mentions")
+    p.add_argument("--bucket-seconds", type=int, default=300)
+    p.set_defaults(func=cmd_detect)
+
+    p = commands.add_parser("model", help="prepare the default sentiment model (convert, export, verify)")
+    p.add_argument("--data-dir", help="where to put it (env ASCOLTA_DATA_DIR)")
+    p.add_argument("--force", action="store_true", help="rebuild even if present")
+    p.set_defaults(func=cmd_model)
+
+    p = commands.add_parser("sample", help="write the bundled sample stream as JSON lines")
+    p.add_argument("--hours", type=float, default=36.0)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", help="output file (default: stdout)")
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"ascolta {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""``ascolta demo``: the whole pipeline on embedded defaults, with alerts printed as they happen.
+
+Starts the embedded broker and one worker process, replays the bundled sample stream (rebased so it ends
+now), and prints every alert event from the ``alerts`` topic in readable form. Ends cleanly after
+``--duration`` seconds or on Ctrl-C: worker and broker are stopped and waited for, exit code 0.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+from .broker import EmbeddedBroker, free_port
+from .settings import DEFAULT_DATA_DIR
+
+log = logging.getLogger(__name__)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    log_file = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warning"],
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches the demo only; the demo stops the worker in order
+    )
+
+
+def stop_worker(worker: subprocess.Popen, timeout: float = 30.0) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("worker did not stop within %.0f s: killing it", timeout)
+            worker.kill()
+            worker.wait()
+
+
+async def watch(env: dict[str, str], expected: int, deadline: float | None, worker: subprocess.Popen) -> dict:
+    """Print alerts as they arrive and a progress line now and then; return a summary."""
+    from aiokafka import AIOKafkaConsumer
+
+    from .explain import format_alert
+
+    consumer = AIOKafkaConsumer(
+        env["ASCOLTA_ALERTS_TOPIC"], env["ASCOLTA_ENRICHED_TOPIC"], env["ASCOLTA_DEADLETTER_TOPIC"],
+        bootstrap_servers=env["ASCOLTA_BROKER"].split("://", 1)[-1],
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        metadata_max_age_ms=2000,
+    )
+    counts: collections.Counter[str] = collections.Counter()
+    alerts: list[dict] = []
+    await consumer.start()
+    last_progress = time.monotonic()
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if worker.poll() is not None:
+                _say(f"!! the worker exited with code {worker.returncode}; see its log")
+                break
+            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            for tp, messages in batches.items():
+                counts[tp.topic] += len(messages)
+                if tp.topic == env["ASCOLTA_ALERTS_TOPIC"]:
+                    for message in messages:
+                        alert = orjson.loads(message.value)
+                        alerts.append(alert)
+                        _say("\n" + format_alert(alert) + "\n")
+            if time.monotonic() - last_progress > 10:
+                last_progress = time.monotonic()
+                done = counts[env["ASCOLTA_ENRICHED_TOPIC"]] + counts[env["ASCOLTA_DEADLETTER_TOPIC"]]
+                _say(f"   ... {done}/{expected} mentions processed, {len(alerts)} alert events so far")
+    finally:
+        await consumer.stop()
+    return {"enriched": counts[env["ASCOLTA_ENRICHED_TOPIC"]], "deadlettered": counts[env["ASCOLTA_DEADLETTER_TOPIC"]],
+            "alerts": alerts}
+
+
+async def demo_session(env: dict[str, str], records: list[dict], deadline: float | None,
+                       worker: subprocess.Popen) -> dict:
+    from .replay import replay
+
+    watcher = asyncio.create_task(watch(env, len(records), deadline, worker))
+    sender = asyncio.create_task(replay(
+        records, bootstrap=env["ASCOLTA_BROKER"].split("://", 1)[-1], topic=env["ASCOLTA_RAW_TOPICS"], speed=None,
+        progress=False,
+    ))
+    try:
+        sent = await sender
+        log.info("replayed %d sample mentions", sent)
+        return await watcher
+    finally:
+        for task in (sender, watcher):
+            task.cancel()
+        await asyncio.gather(sender, watcher, return_exceptions=True)
+
+
+def summarise(summary: dict, brands: list[str]) -> None:
+    by_brand = collections.defaultdict(list)
+    for alert in summary["alerts"]:
+        by_brand[alert["brand"]].append(alert)
+    _say("=" * 72)
+    _say(f"Demo summary: {summary['enriched']} mentions enriched, {summary['deadlettered']} dead-lettered, "
+         f"{len(summary['alerts'])} alert events")
+    for brand in brands:
+        events = by_brand.get(brand, [])
+        kinds = sorted({f"{a['kind']} {a['event']}" for a in events})
+        _say(f"  {brand:<18} {', '.join(kinds) if kinds else 'quiet: no alert'}")
+    _say("=" * 72)
+
+
+def run_demo(*, duration: float | None, hours: float = 36.0, port: int | None = None,
+             data_dir: str | None = None) -> int:
+    from .model_build import prepare_default_model
+    from .sample import generate
+
+    started = time.monotonic()
+    deadline = started + duration if duration else None
+    data_path = Path(data_dir) if data_dir else Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR))
+    run_dir = data_path / "demo" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    _say("Ascolta demo: preparing the default sentiment model (first run converts it, later runs reuse it)")
+    prepare_default_model(data_path)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    records = generate(now - timedelta(hours=hours), hours=hours)
+    brands = sorted({r["brand"] for r in records})
+    _say(f"Sample stream: {len(records)} mentions, {hours:g} hours ending now, brands: {', '.join(brands)}")
+
+    broker = EmbeddedBroker(port=port or free_port(), log_path=run_dir / "broker.log")
+    worker: subprocess.Popen | None = None
+    interrupted = False
+    try:
+        broker.start()
+        broker.wait_ready(15)
+        web_port = free_port()
+        env = {
+            **os.environ,
+            "ASCOLTA_BROKER": broker.url,
+            "ASCOLTA_BROKER_COMPAT": "tansu",
+            "ASCOLTA_WEB_PORT": str(web_port),
+            "ASCOLTA_DATA_DIR": str(data_path),
+            "ASCOLTA_APP_ID": "ascolta-demo",
+            "ASCOLTA_RAW_TOPICS": "mentions.raw",
+            "ASCOLTA_ENRICHED_TOPIC": "mentions.enriched",
+            "ASCOLTA_DEADLETTER_TOPIC": "mentions.deadletter",
+            "ASCOLTA_ALERTS_TOPIC": "alerts",
+        }
+        worker = start_worker(env, run_dir / "worker.log")
+        _say(f"Broker {broker.url} (log {run_dir / 'broker.log'})")
+        _say(f"Worker pid {worker.pid} (log {run_dir / 'worker.log'})")
+        _say(f"Metrics: http://127.0.0.1:{web_port}/metrics")
+        _say("Replaying the sample stream; alerts appear below as the detector raises them. Ctrl-C ends the demo.")
+        summary = asyncio.run(demo_session(env, records, deadline, worker))
+        summarise(summary, brands)
+    except KeyboardInterrupt:
+        interrupted = True
+        _say("\nInterrupted: stopping the worker and the broker")
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        broker.stop()
+    _say(f"Demo ended after {time.monotonic() - started:.0f} s; logs in {run_dir}")
+    if worker is not None and worker.returncode not in (0, -signal.SIGTERM) and not interrupted:
+        return 1
+    return 0

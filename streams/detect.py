@@ -1,0 +1,196 @@
+"""Detect: per-brand event-time buckets, the crisis detector, and alert events on ``alerts``.
+
+Thin adapter: counting and explanation digests live in :mod:`streams.explain`, decisions in
+:mod:`streams.detector` (the same code ``ascolta detect`` runs offline). Both tables are changelogged, so a
+restarted worker resumes its windows and open incidents. Counting is idempotent under at-least-once
+redelivery: each bucket remembers the last input offset it applied.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import orjson
+
+from . import metrics
+from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
+from .contracts import format_rfc3339, parse_rfc3339, validate
+from .detector import Bucket, BrandDetector, DetectorConfig
+from .explain import BucketDigest, TermBaseline, build_explanation
+
+log = logging.getLogger(__name__)
+
+HISTORY_BUCKETS = 2 * 24 * 3600 // settings.bucket_s  # closed bucket counts kept per brand (two days)
+DETECTOR_CONFIG = DetectorConfig(bucket_seconds=settings.bucket_s)
+
+# "<brand>|<bucket start, epoch seconds>" -> {"digest": BucketDigest dict, "offset": last applied input offset}
+open_buckets = app.Table(
+    "open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+)
+# brand -> {"p", "closed_through", "detector", "terms", "incident", "history"}
+brand_states = app.Table(
+    "brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+)
+
+_watermarks: dict[int, float] = {}  # input partition -> latest event time seen (epoch seconds)
+_brands_by_partition: dict[int, set[str]] = {}
+
+
+
+def epoch(text: str) -> float:
+    return parse_rfc3339(text).timestamp()
+
+
+def bucket_start(event_time: float) -> int:
+    return int(event_time // settings.bucket_s) * settings.bucket_s
+
+
+def bucket_key(brand: str, start: int) -> str:
+    return f"{brand}|{start}"
+
+
+def new_brand_state(partition: int, first_bucket: int) -> dict:
+    return {"p": partition, "closed_through": first_bucket, "detector": None, "terms": None, "incident": None,
+            "history": []}
+
+
+def brands_in(partition: int) -> set[str]:
+    """Brands whose state lives in this partition, rebuilt from the recovered table after a restart."""
+    if partition not in _brands_by_partition:
+        _brands_by_partition[partition] = {b for b, s in brand_states.items() if s and s["p"] == partition}
+    return _brands_by_partition[partition]
+
+
+def count_mention(record: dict, partition: int, offset: int) -> None:
+    brand = record["brand"]
+    start = bucket_start(epoch(record["created_at"]))
+    state = brand_states.get(brand)
+    if state is None:
+        state = new_brand_state(partition, start)
+        brand_states[brand] = state
+        brands_in(partition).add(brand)
+    if start < state["closed_through"]:
+        metrics.LATE_MENTIONS.labels(brand).inc()
+        return
+    key = bucket_key(brand, start)
+    stored = open_buckets.get(key)
+    if stored is not None and stored["offset"] >= offset:
+        return  # redelivered after a restart: already counted
+    digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
+    digest.add(record)
+    open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
+
+
+def to_bucket(start: int, digest: BucketDigest) -> Bucket:
+    return Bucket(
+        start=datetime.fromtimestamp(start, timezone.utc),
+        count=digest.count,
+        negative=digest.negative,
+        positive=digest.positive,
+        reach=float(digest.reach),
+    )
+
+
+def alert_event(brand: str, decision, explanation: dict) -> dict:
+    return {
+        "schema_version": 1,
+        "event_id": f"{decision.incident_id}:{decision.seq}",
+        "incident_id": decision.incident_id,
+        "event": decision.event,
+        "kind": decision.kind,
+        "brand": brand,
+        "at": format_rfc3339(decision.at),
+        "started_at": format_rfc3339(decision.started_at),
+        "severity": round(float(decision.severity), 3),
+        "bucket_seconds": settings.bucket_s,
+        "explanation": explanation,
+        "emitted_at": format_rfc3339(datetime.now(timezone.utc)),
+    }
+
+
+async def close_buckets(brand: str, watermark: float) -> None:
+    """Close every bucket of ``brand`` that ended more than the allowed lateness before the watermark."""
+    state = brand_states[brand]
+    closable_until = bucket_start(watermark - settings.lateness_s)  # buckets starting before this are complete
+    if closable_until <= state["closed_through"]:
+        return
+    detector = BrandDetector(DETECTOR_CONFIG, state["detector"], brand=brand)
+    terms = TermBaseline.from_dict(state["terms"]) if state["terms"] else TermBaseline()
+    incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
+    history = state["history"]
+    for start in range(state["closed_through"], closable_until, settings.bucket_s):
+        stored = open_buckets.pop(bucket_key(brand, start), None)
+        digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
+        if stored:
+            history.append([start, digest.count])
+        decisions = detector.update(to_bucket(start, digest))
+        if any(d.event == "opened" for d in decisions):
+            incident = BucketDigest()
+        if incident is not None:
+            incident.merge(digest)
+        else:
+            terms.update(digest)  # a crisis must not teach the baseline its own terms
+        for decision in decisions:
+            await publish_alert(brand, decision, build_explanation(decision, [incident or digest], terms))
+        if any(d.event == "resolved" for d in decisions):
+            incident = None
+        update_gauges(brand, digest, decisions, detector)
+    del history[:-HISTORY_BUCKETS]
+    state.update(closed_through=closable_until, detector=detector.to_state(), terms=terms.to_dict(),
+                 incident=incident.to_dict() if incident else None, history=history)
+    brand_states[brand] = state
+
+
+def update_gauges(brand: str, digest: BucketDigest, decisions, detector: BrandDetector) -> None:
+    metrics.BUCKET_OBSERVED.labels(brand).set(digest.count)
+    metrics.NEGATIVE_SHARE.labels(brand).set(digest.negative / digest.count if digest.count else 0.0)
+    state = detector.s
+    if state.recent:
+        metrics.BUCKET_EXPECTED.labels(brand).set(state.recent[-1][2])
+    for decision in decisions:
+        if decision.event != "resolved":
+            metrics.SEVERITY.labels(brand, decision.kind).set(decision.severity)
+    for kind in ("crisis", "opportunity"):
+        is_open = state.incident is not None and state.incident["kind"] == kind
+        metrics.INCIDENTS_OPEN.labels(brand, kind).set(1 if is_open else 0)
+        if not is_open:
+            metrics.SEVERITY.labels(brand, kind).set(0.0)
+
+
+async def publish_alert(brand: str, decision, explanation: dict) -> None:
+    alert = alert_event(brand, decision, explanation)
+    problems = validate("alert", alert)
+    if problems:  # a bug on our side: publish anyway (the alert matters more), but loudly
+        log.error("alert %s does not match schemas/alert.v1.json: %s", alert["event_id"], problems)
+    await alerts_topic.send(key=brand.encode(), value=orjson.dumps(alert))
+    metrics.ALERT_EVENTS.labels(decision.kind, decision.event).inc()
+    log.warning("alert %s %s %s severity %.2f", decision.kind, decision.event, brand, decision.severity)
+
+
+@app.agent(enriched_topic)
+async def detect(stream):
+    async for event in stream.events():
+        record = orjson.loads(event.value)
+        partition, offset = event.message.partition, event.message.offset
+        count_mention(record, partition, offset)
+        event_time = epoch(record["created_at"])
+        if event_time > _watermarks.get(partition, float("-inf")):
+            _watermarks[partition] = event_time
+        for brand in sorted(brands_in(partition)):
+            await close_buckets(brand, _watermarks[partition])
+
+
+@app.page("/ascolta/windows")
+async def windows_view(web, request):
+    """Per-brand bucket counts held by this worker: open buckets and the recent closed history."""
+    result: dict[str, dict] = {}
+    for key, stored in open_buckets.items():
+        if stored:
+            brand, start = key.rsplit("|", 1)
+            result.setdefault(brand, {"open": {}, "closed": {}})["open"][start] = stored["digest"]["count"]
+    for brand, state in brand_states.items():
+        if state:
+            entry = result.setdefault(brand, {"open": {}, "closed": {}})
+            entry["closed"] = {str(start): count for start, count in state["history"]}
+            entry["closed_through"] = state["closed_through"]
+    return web.json(result)

@@ -1,0 +1,213 @@
+"""Enrich: deduplicate, run the sentiment model in batches, publish ``mentions.enriched`` keyed by brand.
+
+Batches come from ``stream.take_events`` so the model sees many texts at once (its throughput depends on it);
+the model runs in a worker thread so the event loop keeps heartbeating while it computes.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import orjson
+from faust.streams import _current_event
+
+from . import metrics
+from .app import JSON_SCHEMA, app, enriched_topic, settings, valid_topic
+from .contracts import format_rfc3339
+from .ingest import send_to_deadletter
+from .normalise import Rejection, dedup_key, model_text
+from .sentiment import SentimentClassifier, load_classifier
+
+log = logging.getLogger(__name__)
+
+# Value: where and when the first copy was seen, so a redelivery of that same copy (at-least-once) is
+# recognised as such and processed again instead of being dead-lettered as a duplicate.
+seen_mentions = app.Table(
+    "seen-mentions", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+)
+
+_model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
+_classifier: SentimentClassifier | None = None
+
+
+
+@contextlib.contextmanager
+def processing(event):
+    """Make ``event`` Faust's current event, so table writes go to its changelog partition.
+
+    ``take_events`` hands over a whole batch; without this, every table write in the batch would be logged
+    to the partition of whichever event Faust saw last.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+async def classifier() -> SentimentClassifier:
+    global _classifier
+    if _classifier is None:
+        loop = asyncio.get_running_loop()
+
+        def load() -> SentimentClassifier:
+            if settings.sentiment_model == "default":
+                from .model_build import prepare_default_model
+
+                prepare_default_model(settings.data_dir)
+            return load_classifier(settings.sentiment_model, data_dir=settings.data_dir)
+
+        _classifier = await loop.run_in_executor(_model_thread, load)
+        log.info("sentiment model %s %s loaded", _classifier.model_id, _classifier.version)
+    return _classifier
+
+
+def is_redelivery(first_seen: dict, processing_info: dict) -> bool:
+    return (
+        first_seen["topic"] == processing_info["source_topic"]
+        and first_seen["partition"] == processing_info["source_partition"]
+        and first_seen["offset"] == processing_info["source_offset"]
+    )
+
+
+_PURGE_EVERY_S = 600.0
+_last_purge: dict[int, float] = {}
+
+
+def forget_old_mentions(partition: int, now: float) -> None:
+    """Keep the dedup table bounded: drop this partition's entries older than the horizon.
+
+    Runs inside stream processing (with an event of ``partition`` current) because Faust logs table
+    deletions to the changelog partition of the current event.
+    """
+    if now - _last_purge.setdefault(partition, now) < _PURGE_EVERY_S:
+        return
+    _last_purge[partition] = now
+    horizon = now - settings.dedup_horizon_s
+    expired = [k for k, seen in seen_mentions.items() if seen and seen["p"] == partition and seen["at"] < horizon]
+    for key in expired:
+        del seen_mentions[key]
+    if expired:
+        log.info("partition %d: forgot %d mentions older than the dedup horizon", partition, len(expired))
+
+
+async def drop_duplicates(events) -> list[tuple[object, dict]]:
+    """Keep first copies (and redeliveries of them); dead-letter later copies within the horizon."""
+    fresh = []
+    now = time.time()
+    for event in events:
+        with processing(event):
+            forget_old_mentions(event.message.partition, now)
+        envelope = orjson.loads(event.value)
+        mention, origin = envelope["mention"], envelope["processing"]
+        key = dedup_key(mention)
+        with processing(event):
+            first_seen = seen_mentions.get(key)
+            if first_seen and now - first_seen["at"] < settings.dedup_horizon_s and not is_redelivery(first_seen, origin):
+                rejection = Rejection(
+                    reason="duplicate",
+                    detail=(
+                        f"same brand, source and id as the mention first seen at {first_seen['topic']}:"
+                        f"{first_seen['partition']}@{first_seen['offset']}"
+                    ),
+                    mention_id=mention["id"],
+                )
+                await _deadletter_from_envelope(rejection, envelope, event)
+                continue
+            seen_mentions[key] = {
+                "at": now,
+                "p": event.message.partition,
+                "topic": origin["source_topic"],
+                "partition": origin["source_partition"],
+                "offset": origin["source_offset"],
+            }
+        fresh.append((event, envelope))
+    return fresh
+
+
+async def _deadletter_from_envelope(rejection: Rejection, envelope: dict, event) -> None:
+    """Enrich-stage dead letters point at the raw message they came from; the payload is the normalised mention."""
+    origin = envelope["processing"]
+    await send_to_deadletter(
+        rejection,
+        stage="enrich",
+        topic=origin["source_topic"],
+        partition=origin["source_partition"],
+        offset=origin["source_offset"],
+        key=envelope["raw_key"].encode("latin-1") if envelope["raw_key"] is not None else None,
+        original=orjson.dumps(envelope["mention"]),
+    )
+
+
+async def classify(model: SentimentClassifier, texts: list[str]):
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    results = await loop.run_in_executor(_model_thread, model.classify, texts)
+    metrics.ENRICH_BATCH_SECONDS.observe(time.perf_counter() - started)
+    metrics.ENRICH_BATCH_SIZE.observe(len(texts))
+    return results
+
+
+def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: datetime) -> dict:
+    language = envelope["language"]
+    return {
+        **envelope["mention"],
+        "schema_version": 1,
+        "text_truncated": envelope["text_truncated"],
+        "language": language,
+        "language_confidence": envelope["language_confidence"],
+        "sentiment": {
+            "label": sentiment.label,
+            "probabilities": sentiment.probabilities,
+            "score": sentiment.score,
+        },
+        "model": {"id": model.model_id, "version": model.version, "language_supported": language in model.languages},
+        "processing": {**envelope["processing"], "enriched_at": format_rfc3339(now)},
+    }
+
+
+async def publish(event, envelope: dict, sentiment, model: SentimentClassifier) -> None:
+    now = datetime.now(timezone.utc)
+    record = enriched_record(envelope, sentiment, model, now)
+    mention = envelope["mention"]
+    await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
+    metrics.MENTIONS_ENRICHED.labels(mention["brand"], mention["source"], record["language"], sentiment.label).inc()
+    ingested = datetime.fromisoformat(envelope["processing"]["ingested_at"].replace("Z", "+00:00"))
+    metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))
+
+
+async def enrich_batch(model: SentimentClassifier, batch: list[tuple[object, dict]]) -> None:
+    texts = [model_text(envelope["mention"]["text"]) for _, envelope in batch]
+    try:
+        sentiments = await classify(model, texts)
+    except Exception:
+        log.exception("sentiment batch of %d failed; retrying one by one", len(batch))
+        sentiments = None
+    if sentiments is not None:
+        for (event, envelope), sentiment in zip(batch, sentiments):
+            await publish(event, envelope, sentiment, model)
+        return
+    for (event, envelope), text in zip(batch, texts):
+        try:
+            [sentiment] = await classify(model, [text])
+        except Exception as exc:
+            rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
+            await _deadletter_from_envelope(rejection, envelope, event)
+            continue
+        await publish(event, envelope, sentiment, model)
+
+
+@app.agent(valid_topic)
+async def enrich(stream):
+    model = await classifier()
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        batch = await drop_duplicates(events)
+        if batch:
+            await enrich_batch(model, batch)
+
+

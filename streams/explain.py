@@ -1,0 +1,571 @@
+"""The explanation carried in every alert: what the mentions of an incident were about, and who said it.
+
+A PR team reading an alert needs more than "volume is 8x normal": which new words appeared, in which
+languages and channels, and which posts to read first. The detect stage keeps one :class:`BucketDigest`
+per brand and time bucket (stored as JSON in a changelogged table, so its size is bounded whatever the
+traffic), a long-run :class:`TermBaseline` per brand, and turns them into the alert's ``explanation``
+with :func:`build_explanation`. :func:`format_alert` renders an alert for a terminal, in English or Italian.
+
+Term counts are document frequencies (a mention counts once per term), so one spammy post repeating a
+word cannot dominate. They are kept with Filtered Space-Saving (Metwally et al. 2005; Homem and Carvalho
+2010): at most ``max_terms`` counters, each with an error bound, plus a small array of hashed counters that
+bounds every other term. A term that becomes frequent late in a bucket still enters the digest, one-off
+words don't push out the real topics, and every count shown is a guaranteed lower bound.
+"""
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+import zlib
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from .stopwords import stop_words
+
+DIGEST_VERSION = 1
+BASELINE_VERSION = 1
+MAX_TERMS = 64  # terms kept per digest: bounds the state whatever the bucket's traffic
+OVERFLOW_SLOTS = 256  # hashed counters bounding the terms a digest doesn't hold (Filtered Space-Saving)
+MAX_BASELINE_TERMS = 512
+BASELINE_HALF_LIFE_BUCKETS = 2016.0  # one week of five-minute buckets
+SAMPLES_PER_LIST = 3
+SNIPPET_CHARS = 280
+MAX_TOKEN_CHARS = 40  # longer "words" are unsegmented scripts (CJK) or junk, never a readable term
+MAX_COUNTER_KEYS = 32  # languages and sources per digest; the rest count under OVERFLOW_KEY
+OVERFLOW_KEY = "other"
+MAX_ID_CHARS = 256
+MAX_AUTHOR_CHARS = 100
+MAX_URL_CHARS = 1024  # a longer URL is dropped from the sample rather than cut into a broken link
+MAX_KEY_CHARS = 16  # language codes and source names are short; this only bounds malformed input
+TOP_TERMS = 8
+MIN_TERM_COUNT = 2
+MIN_LIFT = 1.5  # "over-represented": at least half again as frequent as usual, not noise around 1
+LIFT_PSEUDO_COUNT = 2.0  # added to observed and expected counts, so a term seen once cannot win
+PRIOR_SHARE = 0.001  # share of mentions assumed for a term the baseline never saw
+PRIOR_WEIGHT = 1.0  # in mentions: how much that assumption weighs against real baseline data
+
+
+def _mark_ranges() -> str:
+    """Regex class body for Unicode combining marks, which ``\\w`` lacks (Devanagari vowel signs...)."""
+    ranges: list[tuple[int, int]] = []
+    codes = [*range(0x300, 0x20000), *range(0xE0100, 0xE01F0)]  # no marks elsewhere; scanning all costs 90 ms
+    for code in codes:
+        if unicodedata.category(chr(code))[0] != "M":
+            continue
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" if a != b else re.escape(chr(a)) for a, b in ranges)
+
+
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+_HANDLE = re.compile(r"(?<![\w@])@\w+")
+_TOKEN = re.compile(rf"#?[\w{_mark_ranges()}]+")
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_SPACES = re.compile(r"\s+")
+_NOT_A_URL = re.compile(rf"\s|{_NOT_PRINTABLE.pattern}")
+
+
+def tokenize(text: str) -> list[str]:
+    """Terms of a mention, in order: lower-cased words and hashtags, without URLs, handles, numbers,
+    one-character tokens and stop words of any shipped language."""
+    text = unicodedata.normalize("NFC", text).lower()
+    text = _HANDLE.sub(" ", _URL.sub(" ", text))
+    stops = stop_words()
+    terms = []
+    for token in _TOKEN.findall(text):
+        word = token[1:] if token.startswith("#") else token
+        letters = word.replace("_", "")
+        if not 2 <= len(word) <= MAX_TOKEN_CHARS or not letters or letters.isdigit():
+            continue
+        if token[0] != "#" and word in stops:
+            continue
+        terms.append(token)
+    return terms
+
+
+def clean_text(text: str) -> str:
+    """One line of text safe for a terminal: no control or bidi-override characters, single spaces."""
+    return _SPACES.sub(" ", _NOT_PRINTABLE.sub(" ", text)).strip()
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, with an ellipsis when cut."""
+    text = clean_text(text)
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    cut = head.rfind(" ")
+    if cut >= limit // 2:  # a word boundary not too far back; otherwise cut the long "word" itself
+        head = head[:cut]
+    return head.rstrip() + "…"
+
+
+def mention_reach(mention: dict) -> float:
+    """How many people a mention could reach: its own reach, else its author's followers, else 0."""
+    reach = mention.get("reach")
+    if reach is None:
+        reach = (mention.get("author") or {}).get("followers")
+    return float(reach or 0)
+
+
+def make_sample(mention: dict) -> dict:
+    """A mention quoted as evidence in an alert (the schema's ``sample``), bounded in size."""
+    author = mention.get("author") or {}
+    handle = author.get("handle")
+    who = "@" + handle.lstrip("@") if handle else str(author.get("id", ""))
+    sample = {
+        "id": str(mention["id"])[:MAX_ID_CHARS],
+        "author": clean_text(who)[:MAX_AUTHOR_CHARS],
+        "text": snippet(mention.get("text", "")),
+        "reach": mention_reach(mention),
+        "score": float(mention["sentiment"]["score"]),
+    }
+    url = mention.get("url")
+    if isinstance(url, str) and 0 < len(url) <= MAX_URL_CHARS and not _NOT_A_URL.search(url):
+        sample["url"] = url
+    return sample
+
+
+def _most_reached_key(sample: dict) -> tuple:
+    return (-sample["reach"], sample["score"], sample["id"])
+
+
+def _most_negative_key(sample: dict) -> tuple:
+    return (sample["score"], -sample["reach"], sample["id"])
+
+
+def _top_samples(samples: Iterable[dict], key) -> list[dict]:
+    chosen: dict[str, dict] = {}
+    for sample in sorted(samples, key=key):
+        chosen.setdefault(sample["id"], sample)
+        if len(chosen) == SAMPLES_PER_LIST:
+            break
+    return list(chosen.values())
+
+
+def _slot(term: str, slots: int) -> int:
+    """A term's overflow slot; crc32 rather than hash() so it is the same in every process."""
+    return zlib.crc32(term.encode("utf-8")) % slots
+
+
+def _bump(counter: dict[str, int], key: str, amount: int = 1) -> None:
+    key = key[:MAX_KEY_CHARS]
+    if key not in counter and len(counter) >= MAX_COUNTER_KEYS:
+        key = OVERFLOW_KEY
+    counter[key] = counter.get(key, 0) + amount
+
+
+def _by_count(counter: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
+
+
+class BucketDigest:
+    """One brand's enriched mentions in one time bucket, summarised in bounded space.
+
+    Keeps counts per sentiment label, summed reach, languages and sources, the ``max_terms`` most frequent
+    terms (counters ``[count, error]``: ``count`` is an upper and ``count - error`` a guaranteed lower bound
+    on the mentions containing the term), and the three most-reached and three most-negative mentions.
+    """
+
+    def __init__(self, max_terms: int = MAX_TERMS, overflow_slots: int = OVERFLOW_SLOTS):
+        self.max_terms = max_terms
+        self.count = 0
+        self.negative = 0
+        self.neutral = 0
+        self.positive = 0
+        self.reach = 0.0
+        self.languages: dict[str, int] = {}
+        self.sources: dict[str, int] = {}
+        self.terms: dict[str, list[int]] = {}
+        self.overflow = [0] * overflow_slots  # per hash slot: upper bound on any term not held
+        self.most_reached: list[dict] = []
+        self.most_negative: list[dict] = []
+
+    def add(self, mention: dict) -> None:
+        """Count one enriched mention (a dict shaped like ``schemas/mention.enriched.v1.json``)."""
+        label = mention["sentiment"]["label"]
+        self.count += 1
+        if label == "negative":
+            self.negative += 1
+        elif label == "positive":
+            self.positive += 1
+        else:
+            self.neutral += 1
+        self.reach += mention_reach(mention)
+        _bump(self.languages, str(mention.get("language") or "und"))
+        _bump(self.sources, str(mention.get("source") or "other"))
+        for term in dict.fromkeys(tokenize(mention.get("text", ""))):  # once per mention, in a stable order
+            self._count_term(term)
+        sample = make_sample(mention)
+        self.most_reached = _top_samples([*self.most_reached, sample], _most_reached_key)
+        if label == "negative":
+            self.most_negative = _top_samples([*self.most_negative, sample], _most_negative_key)
+
+    def _count_term(self, term: str) -> None:
+        entry = self.terms.get(term)
+        if entry is not None:
+            entry[0] += 1
+        elif len(self.terms) < self.max_terms:
+            self.terms[term] = [1, 0]
+        else:
+            self._count_unmonitored(term)
+
+    def _count_unmonitored(self, term: str) -> None:
+        """Filtered Space-Saving: a new term takes over the smallest counter only once its hash slot says
+        it may be more frequent than that counter, so one-off words don't churn out the real topics."""
+        slot = _slot(term, len(self.overflow))
+        self.overflow[slot] += 1
+        victim = min(self.terms, key=lambda t: (self.terms[t][0], t))
+        if self.overflow[slot] > self.terms[victim][0]:
+            self._evict(victim)
+            self.terms[term] = [self.overflow[slot], self.overflow[slot] - 1]
+
+    def _evict(self, term: str) -> None:
+        count, _ = self.terms.pop(term)
+        slot = _slot(term, len(self.overflow))
+        self.overflow[slot] = max(self.overflow[slot], count)
+
+    def term_counts(self) -> dict[str, int]:
+        """Guaranteed (lower-bound) mention counts of the terms held, most frequent first."""
+        return _by_count({term: count - error for term, (count, error) in self.terms.items()})
+
+    def merge(self, other: BucketDigest) -> BucketDigest:
+        """Add ``other`` into this digest (e.g. the buckets of one incident) and return self."""
+        self.count += other.count
+        self.negative += other.negative
+        self.neutral += other.neutral
+        self.positive += other.positive
+        self.reach += other.reach
+        for key, amount in other.languages.items():
+            _bump(self.languages, key, amount)
+        for key, amount in other.sources.items():
+            _bump(self.sources, key, amount)
+        slots = len(self.overflow)
+        if len(other.overflow) != slots:
+            raise ValueError(f"cannot merge digests with {slots} and {len(other.overflow)} overflow slots")
+        merged = {}
+        for term in {**self.terms, **other.terms}:  # a term one side doesn't hold may have had its slot's count
+            upper = self.overflow[_slot(term, slots)]
+            count_a, error_a = self.terms.get(term, (upper, upper))
+            upper = other.overflow[_slot(term, slots)]
+            count_b, error_b = other.terms.get(term, (upper, upper))
+            merged[term] = [count_a + count_b, error_a + error_b]
+        self.overflow = [mine + theirs for mine, theirs in zip(self.overflow, other.overflow)]
+        ranked = sorted(merged, key=lambda t: (-merged[t][0], t))
+        self.terms = {term: merged[term] for term in ranked[: self.max_terms]}
+        for term in ranked[self.max_terms :]:
+            slot = _slot(term, slots)
+            self.overflow[slot] = max(self.overflow[slot], merged[term][0])
+        self.most_reached = _top_samples([*self.most_reached, *other.most_reached], _most_reached_key)
+        self.most_negative = _top_samples([*self.most_negative, *other.most_negative], _most_negative_key)
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-safe state; restoring it with :meth:`from_dict` continues identically."""
+        return {
+            "version": DIGEST_VERSION,
+            "count": self.count,
+            "negative": self.negative,
+            "neutral": self.neutral,
+            "positive": self.positive,
+            "reach": self.reach,
+            "languages": _by_count(self.languages),
+            "sources": _by_count(self.sources),
+            "terms": {term: list(self.terms[term]) for term in sorted(self.terms, key=lambda t: (-self.terms[t][0], t))},
+            "overflow": list(self.overflow) if any(self.overflow) else [],  # quiet buckets never overflow
+            "most_reached": [dict(s) for s in self.most_reached],
+            "most_negative": [dict(s) for s in self.most_negative],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, max_terms: int = MAX_TERMS, overflow_slots: int = OVERFLOW_SLOTS) -> BucketDigest:
+        """Restore :meth:`to_dict` output (raises ValueError for another state version)."""
+        if data.get("version") != DIGEST_VERSION:
+            raise ValueError(f"unsupported BucketDigest state version {data.get('version')!r}, expected {DIGEST_VERSION}")
+        digest = cls(max_terms, overflow_slots)
+        digest.count = int(data["count"])
+        digest.negative = int(data["negative"])
+        digest.neutral = int(data["neutral"])
+        digest.positive = int(data["positive"])
+        digest.reach = float(data["reach"])
+        digest.languages = dict(data["languages"])
+        digest.sources = dict(data["sources"])
+        digest.terms = {term: [int(count), int(error)] for term, (count, error) in data["terms"].items()}
+        if data["overflow"]:
+            if len(data["overflow"]) != overflow_slots:
+                raise ValueError(f"BucketDigest state has {len(data['overflow'])} overflow slots, expected {overflow_slots}")
+            digest.overflow = [int(value) for value in data["overflow"]]
+        digest.most_reached = [dict(s) for s in data["most_reached"]]
+        digest.most_negative = [dict(s) for s in data["most_negative"]]
+        return digest
+
+
+class TermBaseline:
+    """A brand's usual vocabulary: the decayed share of its mentions that contain each term.
+
+    Updated once per closed bucket (empty buckets included, so decay follows time). Only the
+    ``max_terms`` most frequent terms are kept; ``floor`` remembers the largest frequency dropped, and a
+    term the baseline does not hold is assumed that frequent, so pruning never makes a word look new.
+    """
+
+    def __init__(self, max_terms: int = MAX_BASELINE_TERMS, half_life_buckets: float = BASELINE_HALF_LIFE_BUCKETS):
+        self.max_terms = max_terms
+        self.half_life_buckets = half_life_buckets
+        self.mentions = 0.0  # decayed number of mentions seen
+        self.frequencies: dict[str, float] = {}  # decayed number of mentions containing each term
+        self.floor = 0.0
+
+    def update(self, digest: BucketDigest) -> None:
+        decay = 0.5 ** (1.0 / self.half_life_buckets)
+        self.mentions = self.mentions * decay + digest.count
+        self.floor *= decay
+        frequencies = {term: value * decay for term, value in self.frequencies.items()}
+        for term, count in digest.term_counts().items():
+            frequencies[term] = frequencies.get(term, 0.0) + count
+        ranked = sorted(frequencies, key=lambda t: (-frequencies[t], t))
+        dropped = ranked[self.max_terms :]
+        if dropped:
+            self.floor = max(self.floor, frequencies[dropped[0]])
+        self.frequencies = {term: frequencies[term] for term in ranked[: self.max_terms]}
+
+    def share(self, term: str) -> float:
+        """Usual share of mentions containing ``term``, smoothed towards a small prior."""
+        seen = self.frequencies.get(term, self.floor)
+        return (seen + PRIOR_WEIGHT * PRIOR_SHARE) / (self.mentions + PRIOR_WEIGHT)
+
+    def to_dict(self) -> dict:
+        return {
+            "version": BASELINE_VERSION,
+            "half_life_buckets": self.half_life_buckets,
+            "mentions": self.mentions,
+            "floor": self.floor,
+            "frequencies": dict(self.frequencies),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, max_terms: int = MAX_BASELINE_TERMS) -> TermBaseline:
+        if data.get("version") != BASELINE_VERSION:
+            raise ValueError(f"unsupported TermBaseline state version {data.get('version')!r}, expected {BASELINE_VERSION}")
+        baseline = cls(max_terms, float(data["half_life_buckets"]))
+        baseline.mentions = float(data["mentions"])
+        baseline.floor = float(data["floor"])
+        baseline.frequencies = {term: float(value) for term, value in data["frequencies"].items()}
+        return baseline
+
+
+def term_lift(count: int, mentions: int, usual_share: float) -> float:
+    """How over-represented a term is: observed over expected mentions, both padded by a pseudo-count."""
+    return (count + LIFT_PSEUDO_COUNT) / (mentions * usual_share + LIFT_PSEUDO_COUNT)
+
+
+def top_terms(digest: BucketDigest, baseline: TermBaseline, limit: int = TOP_TERMS) -> list[dict]:
+    """Terms most over-represented in ``digest`` compared with the brand's usual vocabulary."""
+    scored = []
+    for term, count in digest.term_counts().items():
+        if count < MIN_TERM_COUNT:
+            continue
+        lift = term_lift(count, digest.count, baseline.share(term))
+        if lift >= MIN_LIFT:
+            scored.append((lift, count, term))
+    scored.sort(key=lambda item: (-item[0], -item[1], item[2]))
+    return [{"term": term, "count": count, "lift": round(lift, 2)} for lift, count, term in scored[:limit]]
+
+
+def _finite(decision: Any, name: str) -> float:
+    value = float(getattr(decision, name))
+    if not math.isfinite(value):
+        raise ValueError(f"decision.{name} is {value}; an alert needs finite numbers")
+    return value
+
+
+def _share(value: float) -> float:
+    return round(min(max(value, 0.0), 1.0), 4)
+
+
+def build_explanation(decision: Any, digests: list[BucketDigest], baseline: TermBaseline) -> dict:
+    """The alert's ``explanation``: the detector's numbers from ``decision`` and what the ``digests``
+    (the incident's buckets) were about, compared with ``baseline``. Build it before the baseline learns
+    from the same buckets, or the incident's own terms stop looking unusual."""
+    merged = BucketDigest()
+    for digest in digests:
+        merged.merge(digest)
+    return {
+        "observed": int(decision.observed),
+        "expected": round(_finite(decision, "expected"), 3),
+        "volume_ratio": round(_finite(decision, "volume_ratio"), 3),
+        "negative_share": _share(_finite(decision, "negative_share")),
+        "baseline_negative_share": _share(_finite(decision, "baseline_negative_share")),
+        "reach": round(_finite(decision, "reach"), 1),
+        "baseline_reach": round(_finite(decision, "baseline_reach"), 1),
+        "top_terms": top_terms(merged, baseline),
+        "most_reached": merged.most_reached,
+        "most_negative": merged.most_negative,
+        "languages": _by_count(merged.languages),
+        "sources": _by_count(merged.sources),
+    }
+
+
+# --- terminal rendering --------------------------------------------------------------------------------
+
+_LABELS = {
+    "en": {
+        ("crisis", "opened"): "CRISIS OPENED",
+        ("crisis", "updated"): "CRISIS UPDATED",
+        ("crisis", "resolved"): "CRISIS RESOLVED",
+        ("opportunity", "opened"): "OPPORTUNITY OPENED",
+        ("opportunity", "updated"): "OPPORTUNITY UPDATED",
+        ("opportunity", "resolved"): "OPPORTUNITY RESOLVED",
+        "since": "since",
+        "severity": "severity",
+        "volume": "volume: {observed} mentions vs {expected} expected ({ratio}x)",
+        "negative": "negative: {share} vs {usual} usual",
+        "reach": "reach: {reach} vs {usual} usual",
+        "top_terms": "top terms",
+        "no_terms": "no unusual terms",
+        "languages": "languages",
+        "sources": "sources",
+        "most_reached": "most reached",
+        "most_negative": "most negative",
+        "reach_unit": "reach",
+        "score_unit": "score",
+        "line": "{head}: {observed} vs {expected} expected ({ratio}x), negative {share} (usual {usual})",
+        "date": "%Y-%m-%d %H:%M UTC",
+    },
+    "it": {
+        ("crisis", "opened"): "CRISI APERTA",
+        ("crisis", "updated"): "CRISI AGGIORNATA",
+        ("crisis", "resolved"): "CRISI RISOLTA",
+        ("opportunity", "opened"): "OPPORTUNITÀ APERTA",
+        ("opportunity", "updated"): "OPPORTUNITÀ AGGIORNATA",
+        ("opportunity", "resolved"): "OPPORTUNITÀ RISOLTA",
+        "since": "dalle",
+        "severity": "gravità",
+        "volume": "volume: {observed} menzioni contro {expected} attese ({ratio}x)",
+        "negative": "negative: {share} contro il {usual} abituale",
+        "reach": "copertura: {reach} contro {usual} abituale",
+        "top_terms": "termini principali",
+        "no_terms": "nessun termine insolito",
+        "languages": "lingue",
+        "sources": "fonti",
+        "most_reached": "più visti",
+        "most_negative": "più negativi",
+        "reach_unit": "copertura",
+        "score_unit": "punteggio",
+        "line": "{head}: {observed} contro {expected} attese ({ratio}x), negative {share} (di solito {usual})",
+        "date": "%d/%m/%Y %H:%M UTC",
+    },
+}
+TERMINAL_SNIPPET_CHARS = 160
+
+
+def _number(value: float, lang: str, digits: int = 1) -> str:
+    text = f"{value:.{digits}f}"
+    return text.replace(".", ",") if lang == "it" else text
+
+
+def _compact(value: float, lang: str) -> str:
+    """120000 -> "120k", 1234567 -> "1.2M": reach figures read at a glance."""
+    for limit, suffix in ((1e9, "B" if lang == "en" else "Mld"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return _number(scaled, lang, 0 if scaled >= 100 else 1) + suffix
+    return str(int(round(value)))
+
+
+def _percent(share: float) -> str:
+    return f"{round(share * 100)}%"
+
+
+def _moment(text: str, labels: dict) -> str:
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return clean_text(str(text))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime(labels["date"])
+
+
+def _shares(counter: dict, limit: int = 5) -> str:
+    total = sum(counter.values())
+    if not total:
+        return "-"
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{clean_text(str(key))} {_percent(count / total)}" for key, count in ranked[:limit])
+
+
+def _labels(lang: str) -> dict:
+    if lang not in _LABELS:
+        raise ValueError(f"unsupported alert language {lang!r}; choose one of {sorted(_LABELS)}")
+    return _LABELS[lang]
+
+
+def _headline(alert: dict, labels: dict, lang: str) -> str:
+    kind_event = labels.get((alert.get("kind"), alert.get("event")), f"{alert.get('kind')} {alert.get('event')}".upper())
+    at = _moment(alert.get("at", ""), labels)
+    head = f"[{clean_text(kind_event)}] {clean_text(str(alert.get('brand', '')))} — {at}"
+    if alert.get("event") != "opened" and alert.get("started_at"):
+        head += f" ({labels['since']} {_moment(alert['started_at'], labels)})"
+    return f"{head}, {labels['severity']} {_number(float(alert.get('severity', 0)), lang)}"
+
+
+def format_alert(alert: dict, lang: str = "en") -> str:
+    """A multi-line, terminal-safe rendering of an alert event, in English ("en") or Italian ("it")."""
+    labels = _labels(lang)
+    ex = alert.get("explanation", {})
+    lines = [
+        _headline(alert, labels, lang),
+        "  " + labels["volume"].format(
+            observed=ex.get("observed", 0),
+            expected=_number(ex.get("expected", 0), lang),
+            ratio=_number(ex.get("volume_ratio", 0), lang),
+        ),
+        "  " + labels["negative"].format(
+            share=_percent(ex.get("negative_share", 0)), usual=_percent(ex.get("baseline_negative_share", 0))
+        ),
+        "  " + labels["reach"].format(
+            reach=_compact(ex.get("reach", 0), lang), usual=_compact(ex.get("baseline_reach", 0), lang)
+        ),
+    ]
+    terms = [
+        f"{clean_text(str(t['term']))} ({t['count']}, lift {_number(t['lift'], lang)})" for t in ex.get("top_terms", [])
+    ]
+    lines.append(f"  {labels['top_terms']}: " + (", ".join(terms) if terms else labels["no_terms"]))
+    lines.append(f"  {labels['languages']}: {_shares(ex.get('languages', {}))}")
+    lines.append(f"  {labels['sources']}: {_shares(ex.get('sources', {}))}")
+    for key, detail in (("most_reached", "reach_unit"), ("most_negative", "score_unit")):
+        samples = ex.get(key, [])
+        if not samples:
+            continue
+        lines.append(f"  {labels[key]}:")
+        for sample in samples:
+            figure = (
+                _compact(sample.get("reach", 0), lang)
+                if key == "most_reached"
+                else _number(sample.get("score", 0), lang, 2)
+            )
+            text = snippet(str(sample.get("text", "")), TERMINAL_SNIPPET_CHARS)
+            line = f"    {clean_text(str(sample.get('author', '')))} ({labels[detail]} {figure}): \"{text}\""
+            if sample.get("url"):
+                line += f" {clean_text(str(sample['url']))}"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def format_alert_line(alert: dict, lang: str = "en") -> str:
+    """A one-line summary of an alert event (for logs, chat notifications, ``--follow`` output)."""
+    labels = _labels(lang)
+    ex = alert.get("explanation", {})
+    line = labels["line"].format(
+        head=_headline(alert, labels, lang),
+        observed=ex.get("observed", 0),
+        expected=_number(ex.get("expected", 0), lang),
+        ratio=_number(ex.get("volume_ratio", 0), lang),
+        share=_percent(ex.get("negative_share", 0)),
+        usual=_percent(ex.get("baseline_negative_share", 0)),
+    )
+    terms = [clean_text(str(t["term"])) for t in ex.get("top_terms", [])[:3]]
+    return line + (f" — {', '.join(terms)}" if terms else "")

@@ -1,0 +1,313 @@
+"""Ingest logic without a broker: parse, check and normalise one raw mention, or say precisely why not.
+
+Everything here is a pure function of its arguments (``now`` is passed in), so the stream agents stay thin
+and every rejection path is testable. Structural checks go through ``contracts`` so the JSON Schema stays
+the source of truth; this module only turns schema errors into the dead-letter reason codes.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+import pycld2
+from jsonschema import ValidationError
+
+from streams import contracts
+
+MAX_BYTES = 512 * 1024
+MAX_TEXT_CHARS = 5000
+# Cap on the original bytes kept in a dead-letter record: base64 grows them by a third, and the record must
+# still fit under the broker's default 1 MiB message limit.
+MAX_ORIGINAL_BYTES = 256 * 1024
+# Confidence reported when the language comes from the platform's label rather than from the text.
+HINT_CONFIDENCE = 0.5
+
+REASON_CODES: tuple[str, ...] = tuple(contracts.load("deadletter")["properties"]["reason"]["enum"])
+_RAW_SCHEMA = contracts.load("raw")
+_RAW_FIELDS = frozenset(_RAW_SCHEMA["properties"])
+_AUTHOR_FIELDS = frozenset(_RAW_SCHEMA["properties"]["author"]["properties"])
+
+# Line boundaries as str.splitlines() knows them; a whitespace run containing one becomes a newline.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_WHITESPACE_RUN = re.compile(r"\s+")
+# Invisible characters that are not whitespace but make "empty" texts look non-empty.
+_INVISIBLE = {ord("\u200b"): None, ord("\ufeff"): None}
+_ZWJ = "\u200d"
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<![\w@])@\w+(?:@[\w.-]*\w)?")
+# Withdrawn or non-standard codes that cld2 and some platforms still use, and their ISO 639-1 successors.
+_DEPRECATED_CODES = {"iw": "he", "jw": "jv", "in": "id", "ji": "yi", "mo": "ro"}
+_JSON_TYPES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+               list: "array", dict: "object"}
+# Among several schema errors the most specific explains the record best; the first code wins.
+_PRIORITY = ("missing_field", "wrong_type", "unknown_source", "empty_text", "invalid_timestamp", "invalid_value")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A raw mention that passed ingest: ``record`` is valid per mention.raw.v1.json and normalised."""
+
+    record: dict[str, Any]
+    created_at: datetime
+    text_truncated: bool
+    language: str
+    language_confidence: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a message was not accepted; ``reason`` is a dead-letter reason code."""
+
+    reason: str
+    detail: str
+    mention_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASON_CODES:
+            raise ValueError(f"unknown reason code {self.reason!r}; expected one of {', '.join(REASON_CODES)}")
+
+
+def normalise_text(text: str) -> str:
+    """NFC, control characters removed, whitespace runs collapsed, ends stripped.
+
+    Collapsing makes the same post typed or scraped differently compare and tokenise the same; a run that
+    contains a line break becomes one newline so paragraphs survive, any other run one space.
+    """
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    # Control characters that are whitespace (tab, CR, form feed...) are left for the collapse to turn into
+    # a space or a newline, so they still separate words.
+    text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) != "Cc")
+    text = _WHITESPACE_RUN.sub(lambda run: "\n" if _LINE_BREAKS.intersection(run.group()) else " ", text)
+    return text.strip()
+
+
+def _attaches_to_previous(ch: str) -> bool:
+    """Accents, joiners, variation selectors, skin tones, tag characters: cutting before one splits a
+    user-perceived character."""
+    return (unicodedata.combining(ch) != 0 or ch == _ZWJ or "\ufe00" <= ch <= "\ufe0f"
+            or "\U0001f3fb" <= ch <= "\U0001f3ff" or "\U000e0020" <= ch <= "\U000e007f")
+
+
+def truncate_text(text: str, max_chars: int) -> tuple[str, bool]:
+    """Cut to at most ``max_chars`` without separating a character from its accents, emoji modifiers or
+    joiners, so the stored text never ends in half a character. Returns (text, truncated)."""
+    if len(text) <= max_chars:
+        return text, False
+    cut = max_chars
+    while cut > 0 and (_attaches_to_previous(text[cut]) or text[cut - 1] == _ZWJ):
+        cut -= 1
+    return text[:cut].rstrip(), True
+
+
+def model_text(text: str) -> str:
+    """The text as the sentiment model was trained to see it: @handles as '@user', URLs as 'http'.
+
+    Kept out of the stored text, which must stay what the author wrote.
+    """
+    return _HANDLE.sub("@user", _URL.sub("http", text))
+
+
+def _iso639_1(tag: str) -> str | None:
+    """'PT-br' -> 'pt', 'iw' -> 'he'; None for labels that are no ISO 639-1 code ('und', 'qme', cld2's 'un'
+    and 'xx-Latn'). Used for platform hints too: a placeholder label is no reason to lose a mention."""
+    primary = re.split(r"[-_]", tag.strip().lower(), maxsplit=1)[0]
+    primary = _DEPRECATED_CODES.get(primary, primary)
+    return primary if re.fullmatch(r"[a-z]{2}", primary) and primary not in {"un", "xx"} else None
+
+
+def detect_language(text: str, hint: str | None = None) -> tuple[str, float]:
+    """(ISO 639-1 code or 'und', confidence 0..1) from the text with cld2's bundled model.
+
+    The hint (the platform's label) is used only when cld2 is unsure, and then with HINT_CONFIDENCE:
+    platform labels are often wrong for mixed or short texts, where cld2 is more often right.
+    """
+    cleaned = "".join(ch for ch in _HANDLE.sub(" ", _URL.sub(" ", text)) if unicodedata.category(ch) not in {"Cc", "Cs"})
+    try:
+        reliable, _, details = pycld2.detect(cleaned, isPlainText=True)
+    except pycld2.error:
+        reliable, details = False, ()
+    if reliable and details:
+        _, code, percent, _ = details[0]
+        language = _iso639_1(code)
+        if language is not None:
+            return language, min(max(percent / 100.0, 0.0), 1.0)
+    hinted = _iso639_1(hint) if hint else None
+    return (hinted, HINT_CONFIDENCE) if hinted else ("und", 0.0)
+
+
+def dedup_key(record: dict[str, Any]) -> str:
+    """brand, source and id joined by the ASCII unit separator, a control character real values lack.
+
+    Per brand on purpose: one post that matches two tracked brands is one mention for each brand.
+    """
+    return f"{record['brand']}\x1f{record['source']}\x1f{record['id']}"
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _field(path: Any) -> str:
+    """'author.followers', 'items[2]': how a person would name a field."""
+    name = ""
+    for part in path:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "(record)"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _classify(error: ValidationError, original: dict[str, Any]) -> tuple[str, str]:
+    """Map one schema error to (reason code, detail naming the field)."""
+    path = list(error.absolute_path)
+    field = _field(path)
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        names = ", ".join(_field([*path, name]) for name in missing)
+        return "missing_field", f"missing required field{'s' if len(missing) > 1 else ''} {names}"
+    if error.validator == "type":
+        expected = error.validator_value if isinstance(error.validator_value, str) else " or ".join(error.validator_value)
+        return "wrong_type", f"field {field} must be {expected}, got {_json_type(error.instance)} {_short(error.instance)}"
+    if path == ["source"] and error.validator == "enum":
+        return "unknown_source", f"source {error.instance!r} is not one of: {', '.join(error.validator_value)}"
+    if path == ["text"] and error.validator in {"minLength", "pattern"}:
+        what = "empty" if original.get("text") == "" else "only whitespace, control or invisible characters"
+        return "empty_text", f"field text is {what}"
+    if path == ["created_at"] and error.validator == "format":
+        return "invalid_timestamp", f"field created_at {error.instance!r}: {error.cause or error.message}"
+    message = error.message if len(error.message) <= 200 else (
+        f"{_short(error.instance)} does not satisfy {error.validator}={_short(error.validator_value)}")
+    return "invalid_value", f"field {field}: {message}"
+
+
+def _reject_invalid(errors: list[ValidationError], original: dict[str, Any], mention_id: str | None) -> Rejection:
+    classified = [_classify(error, original) for error in errors]
+    reason = min((code for code, _ in classified), key=_PRIORITY.index)
+    # One error per missing field, or two rules failing on one text, would otherwise repeat a detail.
+    primary = list(dict.fromkeys(detail for code, detail in classified if code == reason))
+    others = list(dict.fromkeys(detail for code, detail in classified if code != reason))
+    detail = "; ".join(primary)
+    if others:
+        detail += f" (also: {'; '.join(others[:3])}{'; …' if len(others) > 3 else ''})"
+    return Rejection(reason, detail, mention_id)
+
+
+def _readable_id(obj: dict[str, Any]) -> str | None:
+    value = obj.get("id")
+    if isinstance(value, str) and value:
+        return value[:256]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _normalised_copy(obj: dict[str, Any], max_text_chars: int) -> tuple[dict[str, Any], bool]:
+    """Known fields only, in canonical form; values of the wrong type are left for the schema to report."""
+    record = {key: value for key, value in obj.items() if key in _RAW_FIELDS}
+    if isinstance(record.get("author"), dict):
+        record["author"] = {key: value for key, value in record["author"].items() if key in _AUTHOR_FIELDS}
+    if isinstance(record.get("source"), str):
+        record["source"] = record["source"].strip().lower()
+    if isinstance(record.get("lang"), str):
+        hint = _iso639_1(record["lang"])
+        if hint is None:
+            del record["lang"]
+        else:
+            record["lang"] = hint
+    truncated = False
+    if isinstance(record.get("text"), str):
+        record["text"], truncated = truncate_text(normalise_text(record["text"]), max_text_chars)
+    return record, truncated
+
+
+def parse_mention(
+    value: bytes,
+    *,
+    now: datetime,
+    max_future_s: float | None,
+    max_age_s: float | None,
+    max_bytes: int = MAX_BYTES,
+    max_text_chars: int = MAX_TEXT_CHARS,
+) -> Mention | Rejection:
+    """Turn one raw Kafka message value into a normalised Mention, or a Rejection with a reason code.
+
+    Checks run cheapest and most fundamental first (size, UTF-8, JSON, object, schema, time window), so the
+    reason is the first thing wrong. ``now`` must be timezone-aware; a None window bound disables it.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if len(value) > max_bytes:
+        return Rejection("message_too_large", f"message is {len(value)} bytes; the limit is {max_bytes}")
+    try:
+        decoded = value.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as error:
+        return Rejection("invalid_utf8", f"invalid UTF-8 at byte {error.start}: {error.reason}")
+    try:
+        obj = orjson.loads(decoded)
+    except orjson.JSONDecodeError as error:
+        return Rejection("invalid_json", f"invalid JSON: {error}")
+    if not isinstance(obj, dict):
+        return Rejection("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
+
+    mention_id = _readable_id(obj)
+    record, truncated = _normalised_copy(obj, max_text_chars)
+    errors = contracts.validation_errors("raw", record)
+    if errors:
+        return _reject_invalid(errors, obj, mention_id)
+
+    created_at = contracts.parse_rfc3339(record["created_at"])
+    ahead = (created_at - now).total_seconds()
+    if max_future_s is not None and ahead > max_future_s:
+        return Rejection("timestamp_in_future",
+                         f"field created_at {record['created_at']!r} is {ahead:.0f}s ahead of now; the limit is {max_future_s:.0f}s",
+                         mention_id)
+    if max_age_s is not None and -ahead > max_age_s:
+        return Rejection("timestamp_too_old",
+                         f"field created_at {record['created_at']!r} is {-ahead:.0f}s old; the limit is {max_age_s:.0f}s",
+                         mention_id)
+    created_at = created_at.astimezone(timezone.utc)
+    record["created_at"] = contracts.format_rfc3339(created_at)
+    language, confidence = detect_language(record["text"], record.get("lang"))
+    return Mention(record, created_at, truncated, language, confidence)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def deadletter_record(
+    rejection: Rejection,
+    *,
+    stage: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    original: bytes,
+    now: datetime,
+    max_original_bytes: int = MAX_ORIGINAL_BYTES,
+) -> dict[str, Any]:
+    """The dead-letter record (deadletter.v1.json) for a rejected message: enough to inspect and replay it."""
+    record: dict[str, Any] = {
+        "schema_version": 1,
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "stage": stage,
+        "source": {"topic": topic, "partition": partition, "offset": offset,
+                   "key_base64": None if key is None else _b64(key)},
+        "original_base64": _b64(original[:max_original_bytes]),
+        "mention_id": rejection.mention_id,
+        "dead_lettered_at": contracts.format_rfc3339(now),
+    }
+    if len(original) > max_original_bytes:
+        record["original_truncated"] = True
+        record["original_size"] = len(original)
+    return record

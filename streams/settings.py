@@ -1,0 +1,111 @@
+"""Configuration from the environment (12-factor): every knob is an ``ASCOLTA_*`` variable.
+
+One frozen dataclass so the worker, the CLI and the tests read the same values.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "ascolta"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"ASCOLTA_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"ASCOLTA_{name} must be an integer, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"ASCOLTA_{name} must be a number, got {raw!r}") from None
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"ASCOLTA_{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka connection
+    broker: str = field(default_factory=lambda: _env("BROKER", "kafka://127.0.0.1:9092"))
+    broker_compat: str = field(default_factory=lambda: _env("BROKER_COMPAT", "kafka"))  # kafka | tansu
+    security_protocol: str = field(default_factory=lambda: _env("SECURITY_PROTOCOL", "PLAINTEXT"))
+    sasl_mechanism: str = field(default_factory=lambda: _env("SASL_MECHANISM", "PLAIN"))
+    sasl_username: str = field(default_factory=lambda: _env("SASL_USERNAME", ""))
+    sasl_password: str = field(default_factory=lambda: _env("SASL_PASSWORD", ""), repr=False)
+    ssl_cafile: str = field(default_factory=lambda: _env("SSL_CAFILE", ""))
+    ssl_certfile: str = field(default_factory=lambda: _env("SSL_CERTFILE", ""))
+    ssl_keyfile: str = field(default_factory=lambda: _env("SSL_KEYFILE", ""))
+    partitions: int = field(default_factory=lambda: _env_int("PARTITIONS", 4))
+    replication: int = field(default_factory=lambda: _env_int("REPLICATION", 1))
+    app_id: str = field(default_factory=lambda: _env("APP_ID", "ascolta"))
+
+    # Topics: ASCOLTA_RAW_TOPICS is a comma-separated list, or a regex when ASCOLTA_RAW_TOPIC_PATTERN is set.
+    raw_topics: tuple[str, ...] = field(
+        default_factory=lambda: tuple(t.strip() for t in _env("RAW_TOPICS", "mentions.raw").split(",") if t.strip())
+    )
+    raw_topic_pattern: str = field(default_factory=lambda: _env("RAW_TOPIC_PATTERN", ""))
+    valid_topic: str = field(default_factory=lambda: _env("VALID_TOPIC", "mentions.valid"))
+    enriched_topic: str = field(default_factory=lambda: _env("ENRICHED_TOPIC", "mentions.enriched"))
+    deadletter_topic: str = field(default_factory=lambda: _env("DEADLETTER_TOPIC", "mentions.deadletter"))
+    alerts_topic: str = field(default_factory=lambda: _env("ALERTS_TOPIC", "alerts"))
+
+    # Ingest
+    dedup_horizon_s: int = field(default_factory=lambda: _env_int("DEDUP_HORIZON_SECONDS", 24 * 3600))
+    max_future_s: int = field(default_factory=lambda: _env_int("MAX_FUTURE_SECONDS", 24 * 3600))
+    max_age_s: int = field(default_factory=lambda: _env_int("MAX_AGE_SECONDS", 365 * 24 * 3600))
+
+    # Enrichment
+    sentiment_model: str = field(default_factory=lambda: _env("SENTIMENT_MODEL", "default"))
+    batch_size: int = field(default_factory=lambda: _env_int("BATCH_SIZE", 64))
+    batch_within_s: float = field(default_factory=lambda: _env_float("BATCH_WITHIN_SECONDS", 0.5))
+
+    # Detection
+    bucket_s: int = field(default_factory=lambda: _env_int("BUCKET_SECONDS", 300))
+    lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
+
+    # Worker
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", str(DEFAULT_DATA_DIR))))
+    web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
+    web_port: int = field(default_factory=lambda: _env_int("WEB_PORT", 6066))
+
+    def __post_init__(self) -> None:
+        if self.broker_compat not in {"kafka", "tansu"}:
+            raise ValueError(f"ASCOLTA_BROKER_COMPAT must be 'kafka' or 'tansu', got {self.broker_compat!r}")
+        for name in ("partitions", "replication", "batch_size", "bucket_s"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def on_tansu(self) -> bool:
+        """True when the broker is the embedded Tansu: turns its workarounds on (see docs/tansu.md)."""
+        return self.broker_compat == "tansu"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Broker URL list without the ``kafka://`` scheme, as aiokafka wants it."""
+        return ",".join(u.split("://", 1)[-1] for u in self.broker.split(","))
+
+    def describe(self) -> dict[str, object]:
+        """Settings for logs, with secrets hidden."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+
+
+def load() -> Settings:
+    return Settings()

@@ -1,0 +1,143 @@
+"""Real worker processes and real Kafka clients for the integration tests (no mocks)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from streams.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcess:
+    """``ascolta worker`` as a subprocess with its own topics, group and web port."""
+
+    def __init__(self, broker_url: str, log_path: Path, **overrides: str) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.topics = {
+            "raw": f"raw-{suffix}",
+            "valid": f"valid-{suffix}",
+            "enriched": f"enriched-{suffix}",
+            "deadletter": f"deadletter-{suffix}",
+            "alerts": f"alerts-{suffix}",
+        }
+        self.web_port = free_port()
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "ASCOLTA_BROKER": broker_url,
+            "ASCOLTA_BROKER_COMPAT": "tansu",
+            "ASCOLTA_APP_ID": f"ascolta-test-{suffix}",
+            "ASCOLTA_RAW_TOPICS": self.topics["raw"],
+            "ASCOLTA_VALID_TOPIC": self.topics["valid"],
+            "ASCOLTA_ENRICHED_TOPIC": self.topics["enriched"],
+            "ASCOLTA_DEADLETTER_TOPIC": self.topics["deadletter"],
+            "ASCOLTA_ALERTS_TOPIC": self.topics["alerts"],
+            "ASCOLTA_WEB_PORT": str(self.web_port),
+            "ASCOLTA_PARTITIONS": "2",
+            **overrides,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        self.web_port = free_port()
+        self.env["ASCOLTA_WEB_PORT"] = str(self.web_port)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.web_port}{path}"
+
+    def get(self, path: str, timeout: float = 5.0) -> bytes:
+        with urllib.request.urlopen(self.url(path), timeout=timeout) as response:
+            return response.read()
+
+    def wait_web(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.assert_alive()
+            try:
+                self.get("/metrics", timeout=2)
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"worker web server not up after {timeout} s; log: {self.log_tail()}")
+
+    def assert_alive(self) -> None:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"worker exited with {self.process.returncode}; log: {self.log_tail()}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def bootstrap(broker_url: str) -> str:
+    return broker_url.split("://", 1)[-1]
+
+
+async def produce(broker_url: str, topic: str, messages: list[tuple[bytes | None, bytes]],
+                  pause_every: int = 0, pause_s: float = 0.0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap(broker_url), acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        for i, (key, value) in enumerate(messages, 1):
+            await producer.send(topic, value=value, key=key)
+            if pause_every and i % pause_every == 0:
+                await producer.flush()
+                await asyncio.sleep(pause_s)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_until(broker_url: str, topics: list[str], done, timeout: float, on_idle=None) -> dict[str, list]:
+    """Read ``topics`` from the start until ``done(records_by_topic)`` or the timeout; values decoded as JSON."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap(broker_url), auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None, metadata_max_age_ms=1000,
+    )
+    records: dict[str, list] = {t: [] for t in topics}
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done(records):
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, messages in batches.items():
+                records[tp.topic].extend(orjson.loads(m.value) for m in messages)
+            if on_idle is not None:
+                on_idle()
+    finally:
+        await consumer.stop()
+    return records

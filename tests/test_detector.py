@@ -1,0 +1,368 @@
+"""Detector tests on synthetic count series (seeded): statistics, scenarios, lifecycle, state, offline path."""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streams.detector import (
+    Bucket,
+    BrandDetector,
+    DetectorConfig,
+    count_surprise,
+    incident_id_for,
+    share_surprise,
+)
+from streams.offline import run_detect
+
+START = datetime(2026, 3, 2, 0, 0, tzinfo=timezone.utc)  # a Monday
+CONFIG = DetectorConfig()
+PER_DAY = 288
+
+
+def daily_shape(n: int, amplitude: float = 0.0, peak_hour: float = 20.0) -> np.ndarray:
+    """Multiplicative daily rhythm: 1 + amplitude * cos(.) peaking at ``peak_hour`` UTC."""
+    hours = (np.arange(n) * 5 / 60.0) % 24
+    return 1.0 + amplitude * np.cos(2 * math.pi * (hours - peak_hour) / 24)
+
+
+def counts_for(rng: np.random.Generator, means: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Negative-binomial counts (gamma-Poisson) with the given means and overdispersion."""
+    if alpha == 0:
+        return rng.poisson(means)
+    return rng.poisson(rng.gamma(1.0 / alpha, means * alpha))
+
+
+def make_buckets(rng, counts, negative_share, positive_share=None, reach_per_mention=100.0) -> list[Bucket]:
+    negative_share = np.broadcast_to(negative_share, counts.shape)
+    positive_share = np.broadcast_to(0.25 if positive_share is None else positive_share, counts.shape)
+    buckets = []
+    for i, n in enumerate(counts):
+        neg = rng.binomial(n, negative_share[i])
+        pos = rng.binomial(n - neg, min(1.0, positive_share[i] / max(1e-9, 1 - negative_share[i])))
+        buckets.append(Bucket(START + timedelta(minutes=5 * i), int(n), int(neg), int(pos), float(n * reach_per_mention)))
+    return buckets
+
+
+def run(buckets, config=CONFIG, brand="acme") -> list:
+    detector = BrandDetector(config, brand=brand)
+    return [d for b in buckets for d in detector.update(b)]
+
+
+def index_of(decision) -> int:
+    return round((decision.at - START).total_seconds() / 300)
+
+
+# ------------------------------------------------------------------------------------------- statistics
+
+
+def test_count_surprise_matches_reference_tails():
+    stats = pytest.importorskip("scipy.stats")
+    for observed, mean in [(3, 0.4), (6, 0.4), (60, 20.0), (4_300, 4_000.0)]:
+        assert count_surprise(observed, mean, 0.0) == pytest.approx(-stats.poisson.logsf(observed - 1, mean) / math.log(10), rel=1e-6)
+    for observed, mean, alpha in [(5, 1.0, 0.3), (60, 20.0, 0.1), (13_000, 4_000.0, 0.05), (900, 50.0, 0.5)]:
+        r = 1 / alpha
+        expected = -stats.nbinom.logsf(observed - 1, r, r / (r + mean)) / math.log(10)
+        assert count_surprise(observed, mean, alpha) == pytest.approx(expected, rel=1e-6)
+    for k, n, p, conc in [(10, 20, 0.15, 100.0), (300, 1000, 0.2, 50.0), (3, 4, 0.3, 10.0)]:
+        expected = -stats.betabinom.logsf(k - 1, n, p * conc, (1 - p) * conc) / math.log(10)
+        assert share_surprise(k, n, p, conc) == pytest.approx(expected, rel=1e-6)
+
+
+def test_overdispersion_makes_the_same_ratio_less_surprising_at_high_level():
+    poisson_like = count_surprise(2 * 13_000, 13_000, 0.0)
+    overdispersed = count_surprise(2 * 13_000, 13_000, 0.1)
+    assert poisson_like > 200 and overdispersed < 10
+
+
+def test_at_most_the_observed_is_never_surprising():
+    assert count_surprise(5, 5.0, 0.1) == 0.0
+    assert count_surprise(0, 0.4, 0.0) == 0.0
+    assert share_surprise(2, 20, 0.2, 100.0) == 0.0
+
+
+# --------------------------------------------------------------------------------------------- scenarios
+
+
+def mid_size_history(rng, days=7, level=20.0):
+    n = days * PER_DAY
+    counts = counts_for(rng, level * daily_shape(n, 0.5))
+    return counts, n
+
+
+def test_negative_burst_opens_a_crisis_within_two_buckets():
+    rng = np.random.default_rng(1)
+    counts, n = mid_size_history(rng)
+    burst = np.full(12, 70)
+    share = np.r_[np.full(n, 0.15), np.full(12, 0.6)]
+    decisions = run(make_buckets(rng, np.r_[counts, burst], share))
+    opened = [d for d in decisions if d.event == "opened"]
+    assert opened, "the burst raised nothing"
+    assert all(index_of(d) >= n for d in opened), "an alert before the burst"
+    first = opened[0]
+    assert first.kind == "crisis" and index_of(first) <= n + 1
+    assert first.negative_share > 0.4 and first.baseline_negative_share < 0.25
+    assert first.observed > first.expected and 0 < first.confidence <= 1
+
+
+def test_positive_viral_burst_is_not_a_crisis():
+    rng = np.random.default_rng(2)
+    counts, n = mid_size_history(rng)
+    burst = np.full(24, 90)
+    negative = np.r_[np.full(n, 0.15), np.full(24, 0.05)]
+    positive = np.r_[np.full(n, 0.25), np.full(24, 0.8)]
+    decisions = run(make_buckets(rng, np.r_[counts, burst], negative, positive))
+    assert not [d for d in decisions if d.kind == "crisis"]
+    assert [d for d in decisions if d.event == "opened" and d.kind == "opportunity"], "the viral burst went unseen"
+
+
+def test_buzz_with_usual_sentiment_is_not_a_crisis():
+    rng = np.random.default_rng(3)
+    counts, n = mid_size_history(rng)
+    decisions = run(make_buckets(rng, np.r_[counts, np.full(12, 80)], 0.15, 0.25))
+    assert not [d for d in decisions if d.kind == "crisis"]
+
+
+def test_unknown_sentiment_lets_the_volume_path_decide_alone():
+    rng = np.random.default_rng(4)
+    counts, n = mid_size_history(rng)
+    buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(np.r_[counts, [150, 160]])]
+    opened = [d for d in run(buckets) if d.event == "opened"]
+    assert [(index_of(d), d.kind) for d in opened] == [(n, "crisis")]
+
+
+def test_slow_negative_ramp_is_caught():
+    rng = np.random.default_rng(5)
+    counts, n = mid_size_history(rng)
+    ramp_len = 72  # six hours
+    ramp_counts = counts_for(rng, 20.0 * daily_shape(n + ramp_len, 0.5)[n:] * np.linspace(1.0, 2.5, ramp_len))
+    share = np.r_[np.full(n, 0.15), np.linspace(0.15, 0.6, ramp_len)]
+    opened = [d for d in run(make_buckets(rng, np.r_[counts, ramp_counts], share)) if d.event == "opened"]
+    assert opened and opened[0].kind == "crisis"
+    assert n < index_of(opened[0]) < n + ramp_len
+
+
+def test_sparse_brand_poisson_noise_raises_nothing_over_a_month():
+    rng = np.random.default_rng(6)
+    counts = rng.poisson(0.4, size=30 * PER_DAY)
+    negative = np.full(counts.shape, 0.2)
+    assert run(make_buckets(rng, counts, negative)) == []
+
+
+def test_sparse_brand_still_sees_a_real_burst():
+    rng = np.random.default_rng(7)
+    counts = np.r_[rng.poisson(0.4, size=14 * PER_DAY), [9, 12, 10]]
+    buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(counts)]
+    opened = [d for d in run(buckets) if d.event == "opened"]
+    assert [index_of(d) for d in opened] == [14 * PER_DAY]
+
+
+def test_daily_evening_peaks_raise_nothing():
+    rng = np.random.default_rng(8)
+    n = 21 * PER_DAY
+    counts = counts_for(rng, 30.0 * daily_shape(n, 0.8, peak_hour=20.0), alpha=0.05)  # evening 9x the night
+    assert run(make_buckets(rng, counts, 0.15)) == []
+
+
+def test_big_brand_with_huge_peaks_is_judged_by_its_own_spread():
+    rng = np.random.default_rng(9)
+    n = 14 * PER_DAY
+    counts = counts_for(rng, 6_000.0 * daily_shape(n, 0.9), alpha=0.02)  # peaks near 13,000 per bucket
+    buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(counts)]
+    assert max(counts) > 11_000
+    assert run(buckets) == []
+
+
+# --------------------------------------------------------------------------------------------- lifecycle
+
+
+def test_lifecycle_opened_updated_resolved_under_one_id():
+    rng = np.random.default_rng(10)
+    counts, n = mid_size_history(rng)
+    growing = np.array([45, 60, 90, 140, 220, 300, 300, 250])
+    calm = counts_for(rng, 20.0 * daily_shape(n + 8 + 120, 0.5)[n + 8:])
+    share = np.r_[np.full(n, 0.15), np.full(8, 0.6), np.full(120, 0.15)]
+    decisions = run(make_buckets(rng, np.r_[counts, growing, calm], share))
+    assert [d.event for d in decisions][0] == "opened"
+    assert "updated" in [d.event for d in decisions]
+    assert decisions[-1].event == "resolved"
+    assert len({d.incident_id for d in decisions}) == 1
+    assert [d.seq for d in decisions] == list(range(1, len(decisions) + 1))
+    assert [d.event for d in decisions].count("opened") == 1
+    assert decisions[0].incident_id == incident_id_for("acme", "crisis", decisions[0].started_at)
+    assert all(d.started_at == decisions[0].at for d in decisions)
+    resolved_at = index_of(decisions[-1])
+    assert resolved_at >= n + 8 + CONFIG.calm_s / 300 - 1
+
+
+def test_cooldown_suppresses_a_small_aftershock():
+    rng = np.random.default_rng(11)
+    counts, n = mid_size_history(rng)
+    first = run(make_buckets(rng, np.r_[counts, np.full(6, 80), counts_for(rng, np.full(200, 20.0))],
+                             np.r_[np.full(n, 0.15), np.full(6, 0.6), np.full(200, 0.15)]))
+    resolved = [index_of(d) for d in first if d.event == "resolved"]
+    assert resolved, "the first incident never resolved"
+    # Replay with a smaller aftershock right after the resolve: still one incident.
+    after = resolved[0] + 2 - n - 6
+    tail = counts_for(np.random.default_rng(12), np.full(200, 20.0))
+    tail[after:after + 2] = 60
+    rng = np.random.default_rng(11)
+    counts, n = mid_size_history(rng)
+    decisions = run(make_buckets(rng, np.r_[counts, np.full(6, 80), tail],
+                                 np.r_[np.full(n, 0.15), np.full(6, 0.6), np.full(200, 0.6)]))
+    assert [d.event for d in decisions].count("opened") == 1
+
+
+def test_new_brand_is_quiet_at_first_and_its_confidence_grows():
+    rng = np.random.default_rng(13)
+    counts = counts_for(rng, np.full(PER_DAY, 15.0))
+    detector = BrandDetector(CONFIG, brand="fresh")
+    decisions = [d for i, c in enumerate(counts)
+                 for d in detector.update(Bucket(START + timedelta(minutes=5 * i), int(c), None, None))]
+    assert decisions == []
+    assert 0 < detector.confidence < 0.5
+    # A large burst in the first hours is still reported, with a low confidence.
+    young = BrandDetector(CONFIG, brand="fresh")
+    early = [d for i, c in enumerate(list(counts[:24]) + [400])
+             for d in young.update(Bucket(START + timedelta(minutes=5 * i), int(c), None, None))]
+    assert [d.event for d in early] == ["opened"] and early[0].confidence < 0.2
+
+
+def test_gaps_are_empty_buckets_and_resolve_incidents():
+    rng = np.random.default_rng(14)
+    counts, n = mid_size_history(rng, level=5.0)
+    buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(counts)]
+    buckets.append(Bucket(START + timedelta(minutes=5 * n), 80, None, None))
+    buckets.append(Bucket(START + timedelta(minutes=5 * (n + 40)), 5, None, None))  # 39 buckets of silence
+    decisions = run(buckets)
+    assert [d.event for d in decisions] == ["opened", "resolved"]
+    assert n < index_of(decisions[-1]) < n + 40
+
+
+# ------------------------------------------------------------------------------------------------- state
+
+
+def scenario_buckets():
+    rng = np.random.default_rng(15)
+    counts, n = mid_size_history(rng, days=3)
+    tail = np.r_[np.full(6, 90), counts_for(rng, np.full(150, 20.0))]
+    share = np.r_[np.full(n, 0.15), np.full(6, 0.6), np.full(150, 0.15)]
+    return make_buckets(rng, np.r_[counts, tail], share), n
+
+
+@pytest.mark.parametrize("cut_offset", [-400, 2, 40])  # before, inside and after the incident
+def test_state_round_trip_through_json_continues_identically(cut_offset):
+    buckets, n = scenario_buckets()
+    whole = BrandDetector(CONFIG, brand="acme")
+    expected = [d for b in buckets for d in whole.update(b)]
+    assert [d.event for d in expected][:1] == ["opened"]
+    cut = n + cut_offset
+    first = BrandDetector(CONFIG, brand="acme")
+    got = [d for b in buckets[:cut] for d in first.update(b)]
+    restored = BrandDetector(CONFIG, json.loads(json.dumps(first.to_state())), brand="acme")
+    got += [d for b in buckets[cut:] for d in restored.update(b)]
+    assert got == expected
+    assert restored.to_state() == whole.to_state()
+
+
+def test_state_from_another_version_is_refused():
+    state = BrandDetector(CONFIG, brand="acme").to_state()
+    with pytest.raises(ValueError):
+        BrandDetector(CONFIG, {**state, "version": 999}, brand="acme")
+
+
+def test_old_or_repeated_buckets_are_ignored():
+    detector = BrandDetector(CONFIG, brand="acme")
+    detector.update(Bucket(START + timedelta(minutes=5), 3))
+    before = detector.to_state()
+    assert detector.update(Bucket(START, 500)) == []
+    assert detector.to_state() == before
+
+
+# ----------------------------------------------------------------------------------------------- offline
+
+
+def write_csv(path: Path, counts, start=datetime(2015, 2, 26, 21, 42, 53)) -> list[str]:
+    stamps = [(start + timedelta(minutes=5 * i)).strftime("%Y-%m-%d %H:%M:%S") for i in range(len(counts))]
+    path.write_text("timestamp,value\n" + "".join(f"{t},{c}\n" for t, c in zip(stamps, counts)))
+    return stamps
+
+
+def test_run_detect_csv_echoes_timestamps_and_is_prefix_causal(tmp_path):
+    rng = np.random.default_rng(16)
+    counts = list(counts_for(rng, 20.0 * daily_shape(5 * PER_DAY, 0.5)))
+    spike_at = 4 * PER_DAY + 100
+    counts[spike_at] = 400
+    stamps = write_csv(tmp_path / "Twitter_volume_TEST.csv", counts)
+    out = io.StringIO()
+    assert run_detect(tmp_path / "Twitter_volume_TEST.csv", out, CONFIG) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    opened = [e for e in events if e["event"] == "opened"]
+    assert [e["at"] for e in opened] == [stamps[spike_at]]
+    assert opened[0]["brand"] == "Twitter_volume_TEST" and opened[0]["kind"] == "crisis"
+    assert {"event", "at", "severity", "kind", "incident_id", "brand"} <= set(opened[0])
+    # Causal: the output for a prefix of the input is a prefix of the output.
+    for cut in (spike_at, spike_at + 1, spike_at + 20):
+        (tmp_path / str(cut)).mkdir()
+        write_csv(tmp_path / str(cut) / "Twitter_volume_TEST.csv", counts[:cut])
+        prefix_out = io.StringIO()
+        run_detect(tmp_path / str(cut) / "Twitter_volume_TEST.csv", prefix_out, CONFIG)
+        prefix_events = [json.loads(line) for line in prefix_out.getvalue().splitlines()]
+        assert prefix_events == events[:len(prefix_events)]
+        assert all(stamps.index(e["at"]) < cut for e in prefix_events)
+
+
+def mention(i: int, brand: str, at: datetime, label: str | None, followers: int = 100) -> dict:
+    record = {"id": f"{brand}-{i}", "brand": brand, "source": "x", "text": "t",
+              "created_at": at.isoformat().replace("+00:00", "Z"), "author": {"id": "a", "followers": followers}}
+    if label:
+        record["sentiment"] = {"label": label, "probabilities": {}, "score": 0.0}
+    return record
+
+
+def test_run_detect_jsonl_buckets_mentions_per_brand(tmp_path):
+    rng = np.random.default_rng(17)
+    lines = []
+    n = 3 * PER_DAY
+    for b in range(n + 6):
+        start = START + timedelta(minutes=5 * b)
+        for brand, rate in (("quiet", 2.0), ("loud", 10.0)):
+            burst = brand == "loud" and b >= n
+            k = 60 if burst else rng.poisson(rate)
+            for j in range(k):
+                label = "negative" if rng.random() < (0.7 if burst else 0.15) else "neutral"
+                lines.append(mention(len(lines), brand, start + timedelta(seconds=int(rng.integers(0, 300))), label))
+    lines.sort(key=lambda m: m["created_at"])
+    path = tmp_path / "mentions.jsonl"
+    path.write_text("".join(json.dumps(m) + "\n" for m in lines))
+    out = io.StringIO()
+    assert run_detect(path, out, CONFIG) == 0
+    opened = [json.loads(line) for line in out.getvalue().splitlines() if '"opened"' in line]
+    assert [(e["brand"], e["kind"]) for e in opened] == [("loud", "crisis")]
+    assert opened[0]["at"] == (START + timedelta(minutes=5 * n)).isoformat().replace("+00:00", "Z")
+    assert opened[0]["negative_share"] > 0.5 and opened[0]["reach"] > 0
+
+
+def test_run_detect_unreadable_input_exits_2(tmp_path, capsys):
+    assert run_detect(tmp_path / "missing.csv", io.StringIO(), CONFIG) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"brand": "x", "created_at": "2026-01-01T00:00:00Z"}\nnot json\n')
+    assert run_detect(bad, io.StringIO(), CONFIG) == 2
+    assert "line 2" in capsys.readouterr().err
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    assert run_detect(binary, io.StringIO(), CONFIG) == 2
+
+
+def test_run_detect_is_fast_on_16k_rows(tmp_path):
+    rng = np.random.default_rng(18)
+    write_csv(tmp_path / "big.csv", list(counts_for(rng, 50.0 * daily_shape(16_000, 0.6), alpha=0.2)))
+    began = time.perf_counter()
+    assert run_detect(tmp_path / "big.csv", io.StringIO(), CONFIG) == 0
+    assert time.perf_counter() - began < 5.0
