@@ -52,3 +52,41 @@ if settings.on_tansu:
     from .tansu import apply_workarounds
 
     apply_workarounds(app)
+
+
+async def declare_topics() -> None:
+    """Create the pipeline's topics with the configured partitions before any client subscribes.
+
+    Brokers that auto-create topics on a metadata request (Tansu always, Kafka with
+    ``auto.create.topics.enable``) would otherwise create them with their own default partition count,
+    and tables co-partitioned with them would refuse to start. Existing topics are checked, not changed.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    from .kafka import client_options
+
+    names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic]
+    if not settings.raw_topic_pattern:
+        names += list(settings.raw_topics)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(n, settings.partitions, settings.replication) for n in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another worker of the group created them first
+        for description in await admin.describe_topics(names):
+            count = len(description.get("partitions", []))
+            if description["topic"] in (settings.valid_topic, settings.enriched_topic) and count != settings.partitions:
+                raise RuntimeError(
+                    f"topic {description['topic']!r} has {count} partitions but ASCOLTA_PARTITIONS is "
+                    f"{settings.partitions}: the tables keyed by brand must match it"
+                )
+    finally:
+        await admin.close()

@@ -35,10 +35,13 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _apply_env(broker=args.broker, broker_compat=args.broker_compat, web_port=args.web_port, data_dir=args.data_dir)
+    import asyncio
+
     import faust
 
-    from .app import app
+    from .app import app, declare_topics
 
+    asyncio.run(declare_topics())
     app.finalize()
     app.worker_init()
     app.discover()
@@ -214,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (FileNotFoundError, ValueError) as exc:
         print(f"ascolta {args.command}: {exc}", file=sys.stderr)
         return 2

@@ -114,7 +114,11 @@ async def close_buckets(brand: str, watermark: float) -> None:
     closable_until = bucket_start(watermark - settings.lateness_s)  # buckets starting before this are complete
     if closable_until <= state["closed_through"]:
         return
-    detector = BrandDetector(DETECTOR_CONFIG, state["detector"], brand=brand)
+    try:
+        detector = BrandDetector(DETECTOR_CONFIG, state["detector"], brand=brand)
+    except ValueError as exc:  # state written by another detector version or configuration
+        log.warning("brand %s: detector state not reusable (%s); learning its baseline afresh", brand, exc)
+        detector = BrandDetector(DETECTOR_CONFIG, None, brand=brand)
     terms = TermBaseline.from_dict(state["terms"]) if state["terms"] else TermBaseline()
     incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
     history = state["history"]
@@ -144,14 +148,13 @@ async def close_buckets(brand: str, watermark: float) -> None:
 def update_gauges(brand: str, digest: BucketDigest, decisions, detector: BrandDetector) -> None:
     metrics.BUCKET_OBSERVED.labels(brand).set(digest.count)
     metrics.NEGATIVE_SHARE.labels(brand).set(digest.negative / digest.count if digest.count else 0.0)
-    state = detector.s
-    if state.recent:
-        metrics.BUCKET_EXPECTED.labels(brand).set(state.recent[-1][2])
+    if detector.last_expected is not None:
+        metrics.BUCKET_EXPECTED.labels(brand).set(detector.last_expected)
     for decision in decisions:
         if decision.event != "resolved":
             metrics.SEVERITY.labels(brand, decision.kind).set(decision.severity)
     for kind in ("crisis", "opportunity"):
-        is_open = state.incident is not None and state.incident["kind"] == kind
+        is_open = detector.open_incident_kind == kind
         metrics.INCIDENTS_OPEN.labels(brand, kind).set(1 if is_open else 0)
         if not is_open:
             metrics.SEVERITY.labels(brand, kind).set(0.0)

@@ -1,40 +1,46 @@
 """Per-brand online crisis detector: seasonal count baseline, count-aware surprise, incident lifecycle.
 
 Everything here is causal (a decision at bucket t reads only buckets <= t), plain Python (no numpy in the
-hot path, so one brand costs microseconds per bucket) and serialisable through JSON so a Faust table can
-hold it and a restarted worker continues exactly where the last one stopped.
+hot path: tens of microseconds per bucket) and serialisable through JSON so a Faust table can hold it and a
+restarted worker continues exactly where the last one stopped.
 
-Model, per brand and per bucket t:
+Model, per brand and bucket t (5 minutes by default):
 
-    expected mu_t = level_t * daily(t) * weekly(t)
-    count x_t ~ NegativeBinomial(mean mu_t, variance mu_t + alpha * mu_t**2)
+    expected  mu_t = level_t * daily(hour of t) * weekly(day of t)
+    count     x_t ~ NegativeBinomial with mean mu_t and variance mu_t + alpha * mu_t * size
 
 ``daily`` is a 24-point hour-of-day profile (interpolated), ``weekly`` a 7-point day-of-week profile, both
-learnt as ratio-of-sums so they are sound for sparse brands. ``alpha`` (overdispersion) is learnt from the
-brand's own residuals, so the tolerated spread grows with level: a 0.4/bucket brand is judged almost by
-Poisson noise, a brand with 13,000-mention peaks by its real burstiness. Early on the variance is inflated
-by a prior and by the uncertainty of the level itself, so a new brand is quiet until it has history.
+learnt as ratios so they are sound for sparse brands. ``size`` is the brand's typical bucket (its level):
+bursts (retweet cascades, news pick-ups) scale with how big the brand is, not with the hour, so the extra
+spread grows with the brand's level (overdispersion grows with level) without making every night-time
+blip of a big brand look extraordinary. ``alpha`` is learnt from the brand's own residuals, separately for
+window sums of 1, 3, 12 and 36 buckets (spikes and slow ramps), precision-weighted and Huber-clipped. A new
+brand starts from a cautious prior plus the uncertainty of its young level, so its first hours are quiet
+unless something is huge; ``Decision.confidence`` says how much history backs a decision.
 
-Surprise is the tail probability P(X >= x) of the count summed over 1, 3 and 12 buckets (fast spikes and
-slow ramps). The baseline learns only from winsorised counts, so a spike cannot raise its own baseline.
-Sentiment, when known, is judged as a beta-binomial shift of the negative (and positive) share against the
-brand's own share; a crisis needs the negative share not to be lower than usual, an opportunity needs the
-positive share up and the negative share not up. Unknown sentiment (None) carries no information: the
-volume path decides alone and the incident is a crisis.
+Surprise is -log10 of the tail probability P(S >= s) of each window sum. The baseline learns only from
+winsorised counts and the dispersion not at all during an incident, so a spike cannot raise its own
+baseline. Sentiment, when known, is a beta-binomial test of the pooled negative (positive) share against the
+brand's own share. Unknown sentiment (None) carries no information: volume decides alone, and then must
+also beat the brand's own routine bursts (its largest burst at that window over the last
+``budget_memory_days``, in units of its typical window), which keeps bursty brands from paging the team
+for what they do every week.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 _LN10 = math.log(10.0)
 _MAX_SURPRISE = 300.0  # -log10 p cap: beyond this nothing changes for a human reader
+_COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of _State.recent
 
 
 @dataclass(frozen=True)
@@ -63,22 +69,25 @@ class DetectorConfig:
     alpha_prior: float = 0.5
     alpha_prior_weight_s: float = 86_400.0
     alpha_floor: float = 0.01
-    warmup_s: float = 3_600.0  # no incident opens before the brand has this much history
-    # Evidence thresholds in -log10 p.
+    warmup_s: float = 1_800.0  # no incident opens before this much history (the prior does the rest)
+    # Evidence thresholds in -log10 p. Volume corroborated by a shift in tone opens at open_surprise;
+    # volume alone (sentiment unknown) needs more (chosen by leave-one-series-out on NAB, see benchmarks/).
     open_surprise: float = 6.0
+    volume_only_surprise: float = 8.0
     calm_surprise: float = 2.0
     share_surprise: float = 3.0
     min_open_count: int = 5  # never open on fewer mentions than this (in the window that fired)
     windows: tuple[int, ...] = (1, 3, 12, 36)  # 5 min, 15 min, 1 h, 3 h: spikes and slow ramps
-    # Alert budget: a brand whose ordinary days already hold big bursts gets a higher bar, so that the
-    # bursts it produces routinely alert at most about this often (alert fatigue is a product failure).
-    alert_budget_per_week: float = 0.5
+    # Routine bursts: on volume alone, a window must beat the brand's largest burst at that window over
+    # this many days. For steady behaviour a new record is rare (about 1 in this many days per window),
+    # so a bursty brand does not page the team for what it does every week.
     budget_memory_days: int = 14
     winsor_sd: float = 2.5  # learn from min(x, mu + winsor_sd * sd)
     share_pool_min: int = 20  # pool buckets until this many labelled mentions back the share test
     share_concentration: float = 100.0  # beta-binomial: how stable the brand's share is bucket to bucket
     # Lifecycle.
     calm_s: float = 3_600.0  # resolve after this long without evidence
+    share_freeze_s: float = 86_400.0  # a crisis tone lasting longer than this becomes the new baseline
     cooldown_s: float = 6 * 3_600.0  # after a resolve, only a clearly bigger incident (2x peak) reopens
     update_growth: float = 1.5  # "updated" when severity grows by this factor
     max_gap_s: float = 28 * 86_400.0  # longer silences restart the lifecycle instead of replaying zeros
@@ -87,7 +96,9 @@ class DetectorConfig:
         if self.bucket_seconds < 1:
             raise ValueError(f"bucket_seconds must be >= 1, got {self.bucket_seconds}")
         if not self.windows or min(self.windows) < 1 or self.budget_memory_days < 1:
-            raise ValueError(f"windows and budget_memory_days must be positive, got {self.windows}, {self.budget_memory_days}")
+            raise ValueError(
+                f"windows and budget_memory_days must be positive, got {self.windows}, {self.budget_memory_days}"
+            )
 
 
 @dataclass(frozen=True)
@@ -186,9 +197,7 @@ def _log_beta_i(a: float, b: float, x: float) -> float:
         return -math.inf
     if x >= 1.0:
         return 0.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     if x < (a + 1.0) / (a + b + 2.0):
         return log_front + math.log(_beta_cf(a, b, x)) - math.log(a)
     tail = math.exp(log_front) * _beta_cf(b, a, 1.0 - x) / b
@@ -227,8 +236,12 @@ def share_surprise(successes: int, trials: int, base_share: float, concentration
         return 0.0
     n, k = trials, successes
     log_pmf = (
-        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-        + math.lgamma(k + a) + math.lgamma(n - k + b) - math.lgamma(n + a + b)
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + math.lgamma(k + a)
+        + math.lgamma(n - k + b)
+        - math.lgamma(n + a + b)
         - (math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b))
     )
     total, term = 1.0, 1.0
@@ -254,15 +267,30 @@ def incident_id_for(brand: str, kind: str, started_at: datetime) -> str:
     return f"inc-{digest[:20]}"
 
 
+def _consistent(bucket: Bucket) -> Bucket:
+    """The bucket with impossible numbers clamped (negative + positive <= count, reach >= 0): a stream
+    worker must not die on one inconsistent digest, and the tail tests need valid counts."""
+    count = max(0, int(bucket.count))
+    negative = None if bucket.negative is None else min(max(0, int(bucket.negative)), count)
+    positive = None if bucket.positive is None else min(max(0, int(bucket.positive)), count - (negative or 0))
+    reach = bucket.reach if bucket.reach > 0 else 0.0
+    if (count, negative, positive, reach) != (bucket.count, bucket.negative, bucket.positive, bucket.reach):
+        log.warning(
+            "inconsistent bucket %s clamped to count=%s negative=%s positive=%s", bucket, count, negative, positive
+        )
+        return Bucket(bucket.start, count, negative, positive, reach)
+    return bucket
+
+
 def _bucket_index(start: datetime, bucket_s: int) -> int:
     if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     return math.floor(start.timestamp() / bucket_s)
 
 
 def _start_of(index: int, bucket_s: int, like: datetime) -> datetime:
     """Start of a bucket, naive or aware like the caller's buckets (gap buckets look like real ones)."""
-    start = datetime.fromtimestamp(index * bucket_s, tz=timezone.utc)
+    start = datetime.fromtimestamp(index * bucket_s, tz=UTC)
     return start.astimezone(like.tzinfo) if like.tzinfo else start.replace(tzinfo=None)
 
 
@@ -271,10 +299,10 @@ class _Evidence:
     """What one bucket says, after the tail tests."""
 
     volume: float  # best -log10 p over the windows holding at least min_open_count mentions
-    window: int  # the window (in buckets) that gave it
+    recent_volume: float  # best -log10 p over the windows no longer than calm_s: is it calm again?
     observed: int  # mentions in that window
     expected: float  # baseline for that window
-    beyond_routine: bool  # the surprise beats the brand's routine bursts at that window (alert budget)
+    beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
     negative: float  # negative-share surprise (0 when sentiment is unknown)
     positive: float
     sentiment_known: bool
@@ -302,9 +330,9 @@ class _State:
     labelled_sum: float = 0.0
     reach_sum: float = 0.0
     reach_count_sum: float = 0.0
-    # Recent buckets, newest last: [count, winsorised count, expected, negative|-1, positive|-1, reach].
+    # Recent buckets, newest last: rows indexed by _COUNT, _NEGATIVE (-1: unknown), _EXPECTED, _POSITIVE.
     recent: list[list[float]] = field(default_factory=list)
-    # Alert budget: the brand's largest volume surprise per day, for the last days.
+    # Routine bursts: the brand's largest burst per window and day (see _volume_thresholds).
     day: int | None = None
     day_max: list[float] = field(default_factory=list)  # per window, today so far
     daily_maxima: list[list[float]] = field(default_factory=list)  # per past day, per window
@@ -334,11 +362,13 @@ class BrandDetector:
         self._warmup_buckets = config.warmup_s / b
         self._calm_buckets = max(1, round(config.calm_s / b))
         self._cooldown_buckets = max(0, round(config.cooldown_s / b))
+        self._share_freeze = round(config.share_freeze_s / b)
         self._keep = max(self._windows[-1], 12)
         self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
-        self._like = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        self._like = datetime(1970, 1, 1, tzinfo=UTC)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
         self._alphas: list[float] = []  # per window, fixed for the bucket being processed
+        self._sums: list[tuple[int, float, float]] = []  # per window, for the bucket being processed
         self.s = _State(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
         if state is not None:
             self._restore(state)
@@ -359,22 +389,31 @@ class BrandDetector:
     # --------------------------------------------------------------------------------- public API
 
     @property
+    def last_expected(self) -> float | None:
+        """Baseline expectation for the last processed bucket (None before the first): for gauges."""
+        return self.s.recent[-1][_EXPECTED] if self.s.recent else None
+
+    @property
+    def open_incident_kind(self) -> str | None:
+        """Kind of the incident open now (crisis | opportunity), None when calm: for gauges."""
+        return self.s.incident["kind"] if self.s.incident else None
+
+    @property
     def confidence(self) -> float:
         """How much history backs the baseline: 0 for a new brand, 1 after two weeks (weekly profile)."""
         return min(1.0, self.s.seen / (14 * self._per_day)) ** 0.5
 
     def update(self, bucket: Bucket) -> list[Decision]:
         """Process one bucket (and the empty buckets of any gap before it); return the alert events."""
-        if bucket.count < 0:
-            raise ValueError(f"bucket count must be >= 0, got {bucket.count}")
+        bucket = _consistent(bucket)
         index = _bucket_index(bucket.start, self.config.bucket_seconds)
+        self._like = bucket.start
         s = self.s
         decisions: list[Decision] = []
         if s.last_index is not None:
             if index <= s.last_index:
                 log.debug("brand %s: ignoring bucket %s at or before the last one", self.brand, bucket.start)
                 return []
-            self._like = bucket.start
             if (index - s.last_index - 1) * self.config.bucket_seconds > self.config.max_gap_s:
                 decisions += self._close(s.last_index + 1, None, None)
                 s.recent.clear()
@@ -382,7 +421,6 @@ class BrandDetector:
                 for missing in range(s.last_index + 1, index):
                     empty = Bucket(_start_of(missing, self.config.bucket_seconds, bucket.start), 0, None, None, 0.0)
                     decisions += self._step(missing, empty)
-        self._like = bucket.start
         decisions += self._step(index, bucket)
         return decisions
 
@@ -433,20 +471,22 @@ class BrandDetector:
         s.level_weight = s.level_weight * (1.0 - self._level_rate) + 1.0
         step = max(self._level_rate, 1.0 / s.level_weight)
         s.level += step * (x_w / max(daily * weekly, 1e-6) - s.level)
-        if s.level > 1e-9 and s.seen >= self._per_hour:
+        # Profiles: skipped during an incident (a crisis must not become "what 3 pm looks like"), and
+        # started from a flat prior worth one day of visits, so one odd first day cannot set them.
+        if s.level > 1e-9 and s.seen >= self._per_hour and s.incident is None:
             ratio = x_w / (s.level * weekly)
             for b_idx, b_w in ((lo, 1.0 - w), ((lo + 1) % 24, w)):
                 s.daily_weight[b_idx] = s.daily_weight[b_idx] * (1.0 - self._daily_rate * b_w) + b_w
-                rate = max(self._daily_rate, 1.0 / max(s.daily_weight[b_idx], 1.0)) * b_w
+                rate = max(self._daily_rate, 1.0 / (s.daily_weight[b_idx] + self._per_hour)) * b_w
                 s.daily[b_idx] = max(0.05, s.daily[b_idx] + rate * (ratio - daily))
-        if s.level > 1e-9 and s.seen >= self._per_day:
+        if s.level > 1e-9 and s.seen >= self._per_day and s.incident is None:
             ratio = x_w / (s.level * daily)
             s.weekly_weight[weekday] = s.weekly_weight[weekday] * (1.0 - self._weekly_rate) + 1.0
-            rate = max(self._weekly_rate, 1.0 / s.weekly_weight[weekday])
+            rate = max(self._weekly_rate, 1.0 / (s.weekly_weight[weekday] + self._per_day))
             s.weekly[weekday] = max(0.1, s.weekly[weekday] + rate * (ratio - weekly))
         if index % self._per_day == 0:
             self._renormalise()
-        if s.incident is None:
+        if s.incident is None:  # an incident's buckets are not the brand's usual spread
             self._learn_dispersion()
         q = self._share_rate
         if learn_share and bucket.negative is not None and bucket.count > 0:
@@ -460,31 +500,41 @@ class BrandDetector:
             s.reach_count_sum = s.reach_count_sum * (1 - q) + bucket.count
 
     def _learn_dispersion(self) -> None:
-        """Learn alpha per window length from (S - M)^2 - M = alpha M^2 (S: window sum, M: its baseline).
+        """Learn alpha per window length from E[(S - M)^2] - M = alpha * M * size (S: window sum, M: its
+        baseline, size: the brand's typical sum over that window).
 
-        Each bucket's estimate (r^2 - M) / M^2 is weighted by its precision, (M / (1 + alpha M))^2, so busy
-        hours do not dominate a brand that is quiet at night and near-empty buckets add little noise. The
-        residual is clipped at winsor_sd of the current spread (Huber), so a burst or a sustained shift
-        widens the tolerated spread only slowly instead of teaching the detector that bursts are normal.
+        Each bucket's estimate (r^2 - M) / (M * size) is weighted by its precision, (size / (1 + alpha *
+        size))^2, so near-empty windows add little noise. The residual is clipped at winsor_sd of the
+        current spread (Huber), so a burst or a sustained shift widens the tolerated spread only slowly
+        instead of teaching the detector that bursts are normal.
         """
         s, r, c = self.s, self._disp_rate, self.config.winsor_sd
+        for slot, (window, total_x, total_mu) in enumerate(self._sums):
+            if total_mu > 1e-9:
+                alpha, size = self._alphas[slot], self._size(window)
+                bound = c * math.sqrt(total_mu + alpha * total_mu * size)
+                resid = min(max(total_x - total_mu, -bound), bound)
+                weight = (size / (1.0 + alpha * size)) ** 2
+                moments = s.dispersion[slot]
+                moments[0] = moments[0] * (1 - r) + r * weight * (resid * resid - total_mu) / (total_mu * size)
+                moments[1] = moments[1] * (1 - r) + r * weight
+
+    def _window_sums(self) -> list[tuple[int, float, float]]:
+        """(window, observed sum, expected sum) over the most recent buckets, for each window length."""
+        sums = []
         total_x = total_mu = 0.0
-        slot = 0
-        for i, row in enumerate(reversed(s.recent), start=1):
-            total_x += row[0]
-            total_mu += row[2]
-            if i == self._windows[slot]:
-                if total_mu > 1e-9:
-                    alpha, size = self._alphas[slot], self._size(i)
-                    bound = c * math.sqrt(total_mu + alpha * total_mu * size)
-                    resid = min(max(total_x - total_mu, -bound), bound)
-                    weight = (size / (1.0 + alpha * size)) ** 2
-                    moments = s.dispersion[slot]
-                    moments[0] = moments[0] * (1 - r) + r * weight * (resid * resid - total_mu) / (total_mu * size)
-                    moments[1] = moments[1] * (1 - r) + r * weight
-                slot += 1
-                if slot == len(self._windows):
+        windows = iter(self._windows)
+        window = next(windows)
+        for i, row in enumerate(reversed(self.s.recent), start=1):
+            x, mu = row[_COUNT], row[_EXPECTED]
+            total_x += x
+            total_mu += mu
+            if i == window:
+                sums.append((window, total_x, total_mu))
+                window = next(windows, None)
+                if window is None:
                     break
+        return sums
 
     def _renormalise(self) -> None:
         """Keep the profiles averaging 1 so the level stays in mentions per bucket (they share one scale)."""
@@ -500,84 +550,77 @@ class BrandDetector:
         return (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0), s.labelled_sum
 
     def _volume_thresholds(self) -> list[float]:
-        """Per window, the brand's bar for opening on volume alone: the configured floor, or higher for a
-        brand whose ordinary days already hold big bursts at that time scale, so that its routine bursts
-        stay within ``alert_budget_per_week`` (shared by the windows). Changes once a day: cached."""
+        """Per window, the burst size that volume alone must beat: the brand's largest burst at that window
+        over the last ``budget_memory_days`` days (in units of its typical window). Measured in mentions, not
+        in surprise, so that a maturing dispersion estimate cannot turn routine bursts into records.
+        Changes once a day: cached."""
         if self._thresholds is None:
-            c, s = self.config, self.s
-            days = c.budget_memory_days
-            recent = s.daily_maxima[-days:]
-            rank = min(days, max(1, math.ceil(days * c.alert_budget_per_week / 7.0 / len(self._windows))))
-            self._thresholds = []
-            for slot in range(len(self._windows)):
-                maxima = sorted([day[slot] for day in recent] + [c.open_surprise] * (days - len(recent)),
-                                reverse=True)
-                self._thresholds.append(max(c.open_surprise, maxima[rank - 1]))
+            recent = self.s.daily_maxima[-self.config.budget_memory_days :]
+            self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
         return self._thresholds
 
     def _evidence(self, bucket: Bucket) -> _Evidence:
         s, c = self.s, self.config
         thresholds = self._volume_thresholds()
-        volume, chosen, beyond = 0.0, (1, bucket.count, s.recent[-1][2]), False
-        total_x = total_mu = 0.0
-        slot = 0
-        for i, row in enumerate(reversed(s.recent), start=1):
-            total_x += row[0]
-            total_mu += row[2]
-            if i == self._windows[slot]:
-                surprise = 0.0
-                size = self._size(i)
-                alpha = self._alphas[slot]
-                # Exact tail only beyond one standard deviation: below it nothing can be decided.
-                if total_x - total_mu > math.sqrt(total_mu + alpha * total_mu * size):
-                    surprise = count_surprise(total_x, total_mu, alpha * size / total_mu)
-                s.day_max[slot] = max(s.day_max[slot], surprise)
-                if total_x >= c.min_open_count:
-                    exceeds = surprise >= thresholds[slot]
-                    if (exceeds, surprise) > (beyond, volume):
-                        volume, chosen, beyond = surprise, (i, int(total_x), total_mu), exceeds
-                slot += 1
-                if slot == len(self._windows):
-                    break
-        best_w, best_obs, best_exp = chosen
+        volume, chosen, beyond, recent_volume = 0.0, (1, bucket.count, s.recent[-1][_EXPECTED]), False, 0.0
+        for slot, (window, total_x, total_mu) in enumerate(self._sums):
+            surprise = 0.0
+            size = self._size(window)
+            alpha = self._alphas[slot]
+            # Exact tail only beyond one standard deviation: below it nothing can be decided.
+            if total_x - total_mu > math.sqrt(total_mu + alpha * total_mu * size):
+                surprise = count_surprise(total_x, total_mu, alpha * size / total_mu)
+            if window <= self._calm_buckets:
+                recent_volume = max(recent_volume, surprise)
+            burst = (total_x - total_mu) / size  # extra mentions, in the brand's typical window
+            s.day_max[slot] = max(s.day_max[slot], burst)
+            if total_x >= c.min_open_count:
+                exceeds = surprise >= c.volume_only_surprise and burst > thresholds[slot]
+                if (exceeds, surprise) > (beyond, volume):
+                    volume, chosen, beyond = surprise, (window, int(total_x), total_mu), exceeds
+        pooled_window, observed, expected = chosen
         negative = positive = share = 0.0
         n = 0
         if bucket.count == 0 or bucket.negative is not None:
             base_neg, base_pos, labelled = self._baseline_shares()
             concentration = min(self.config.share_concentration, labelled + 3.0)
             k_neg = k_pos = 0
-            for row in reversed(s.recent):
-                if row[0] == 0:
+            # The tone of the mentions behind the surge: pooled over the window that carries the volume
+            # evidence (at most calm_s, so that a past burst cannot keep the tone "up" for hours), and
+            # further back until enough mentions make a share test meaningful.
+            for i, row in enumerate(reversed(s.recent), start=1):
+                if row[_COUNT] == 0:
                     continue  # an empty bucket says nothing about the share
-                if row[3] < 0:
+                if row[_NEGATIVE] < 0:
                     break
-                n += int(row[0])
-                k_neg += int(row[3])
-                k_pos += int(row[4])
-                if n >= self.config.share_pool_min:
+                n += int(row[_COUNT])
+                k_neg += int(row[_NEGATIVE])
+                k_pos += int(row[_POSITIVE])
+                if i >= min(pooled_window, self._calm_buckets) and n >= self.config.share_pool_min:
                     break
             if n > 0:
                 share = k_neg / n
                 negative = share_surprise(k_neg, n, base_neg, concentration)
                 positive = share_surprise(k_pos, n, base_pos, concentration)
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
-        mu = s.recent[-1][2]
+        mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
-        return _Evidence(volume, best_w, best_obs, best_exp, beyond, negative, positive,
-                         n > 0, share, reach_ratio)
+        return _Evidence(
+            volume, recent_volume, observed, expected, beyond, negative, positive, n > 0, share, reach_ratio
+        )
 
     def _classify(self, ev: _Evidence) -> tuple[str | None, float]:
         """(kind, severity) for this bucket's evidence; kind None when it is not alert-worthy (buzz, noise).
 
-        Volume alone (sentiment unknown) must beat the brand's routine bursts; with sentiment known, a
-        significant surge (open_surprise) is enough when the negative share is up (crisis) or the positive
-        share is up and the negative is not (opportunity): a shift in tone is not routine. A surge with the
-        usual tone is buzz and raises nothing.
+        Volume alone (sentiment unknown) must reach volume_only_surprise and beat the brand's routine
+        bursts. With sentiment known, a significant surge (open_surprise) is enough when the negative share
+        is up (crisis) or the positive share is up and the negative is not (opportunity): a shift in tone is
+        not routine. A surge with the usual tone is buzz and raises nothing.
         """
         c = self.config
-        significant = ev.volume >= c.open_surprise
         if not ev.sentiment_known:
-            return ("crisis", self._severity(ev)) if significant and ev.beyond_routine else (None, 0.0)
+            return ("crisis", self._severity(ev)) if ev.beyond_routine else (None, 0.0)
+        significant = ev.volume >= c.open_surprise
         negative_up = ev.negative >= c.share_surprise
         if significant and negative_up:
             return "crisis", self._severity(ev)
@@ -601,17 +644,24 @@ class BrandDetector:
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
         self._alphas = [self._alpha(slot) for slot in range(len(self._windows))]
-        s.recent.append([x, self._winsorised(x, mu), mu, -1.0 if bucket.negative is None else float(bucket.negative),
-                         -1.0 if bucket.positive is None else float(bucket.positive), float(bucket.reach)])
+        row = [0.0] * 4
+        row[_COUNT], row[_EXPECTED] = x, mu
+        row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)
+        row[_POSITIVE] = -1.0 if bucket.positive is None else float(bucket.positive)
+        s.recent.append(row)
         if len(s.recent) > self._keep:
             del s.recent[0]
+        self._sums = self._window_sums()
         self._roll_day(index)
         decisions: list[Decision] = []
         if s.seen >= self._warmup_buckets or s.incident is not None:
             ev = self._evidence(bucket)
             decisions = self._lifecycle(index, bucket, ev)
-        in_crisis = s.incident is not None and s.incident["kind"] == "crisis"
-        self._learn(index, s.recent[-1][1], bucket, learn_share=not in_crisis)
+        # The tone of a crisis is not learnt (it must not become its own baseline) unless it lasts longer
+        # than share_freeze_s: then it is the brand's new normal.
+        inc = s.incident
+        learn_share = inc is None or inc["kind"] != "crisis" or index - inc["start_index"] > self._share_freeze
+        self._learn(index, self._winsorised(x, mu), bucket, learn_share)
         s.seen += 1
         s.last_index = index
         return decisions
@@ -621,7 +671,7 @@ class BrandDetector:
         day = index // self._per_day
         if s.day is not None and day != s.day:
             s.daily_maxima.append([round(m, 6) for m in s.day_max])
-            del s.daily_maxima[:-self.config.budget_memory_days]
+            del s.daily_maxima[: -self.config.budget_memory_days]
             s.day_max = [0.0] * len(self._windows)
             self._thresholds = None
         s.day = day
@@ -638,7 +688,9 @@ class BrandDetector:
             # Buzz that turns negative: close the opportunity, open the crisis.
             return self._close(index, bucket, ev) + [self._open(index, bucket, ev, kind, severity)]
         inc["peak"] = max(inc["peak"], severity)
-        if ev.volume < c.calm_surprise and ev.negative < c.share_surprise:
+        # Calm: the last hour's volume is back to usual (longer windows lag) and no share shift is strong
+        # enough to open a crisis on its own (a milder lasting shift must not keep an incident open for ever).
+        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise:
             inc["calm"] += 1
             return self._close(index, bucket, ev) if inc["calm"] >= self._calm_buckets else []
         inc["calm"] = 0
@@ -649,8 +701,14 @@ class BrandDetector:
 
     def _open(self, index: int, bucket: Bucket, ev: _Evidence, kind: str, severity: float) -> Decision:
         self.s.incident = {
-            "id": incident_id_for(self.brand, kind, bucket.start), "kind": kind,
-            "started_at": bucket.start.isoformat(), "seq": 0, "reported": severity, "peak": severity, "calm": 0,
+            "id": incident_id_for(self.brand, kind, bucket.start),
+            "kind": kind,
+            "started_at": bucket.start.isoformat(),
+            "start_index": index,
+            "seq": 0,
+            "reported": severity,
+            "peak": severity,
+            "calm": 0,
         }
         return self._emit("opened", index, bucket, ev, severity)
 
@@ -660,7 +718,7 @@ class BrandDetector:
             return []
         if bucket is None:
             bucket = Bucket(_start_of(index, self.config.bucket_seconds, self._like), 0, None, None, 0.0)
-        decision = self._emit("resolved", index, bucket, ev, 0.0)
+        decision = self._emit("resolved", index, bucket, ev, s.incident["peak"])
         s.last_peak = s.incident["peak"]
         s.cooldown_until = index + self._cooldown_buckets
         s.incident = None
@@ -672,16 +730,25 @@ class BrandDetector:
         inc["seq"] += 1
         base_neg = self._baseline_shares()[0] if s.labelled_sum > 0 else 0.0
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
-        expected = ev.expected if ev else self._expected(index)
-        observed = ev.observed if ev else bucket.count
-        bucket_expected = s.recent[-1][2] if s.recent else expected
+        if ev is None or event == "resolved":  # a resolve describes the calm bucket, not a window
+            observed, expected = bucket.count, self.last_expected or self._expected(index)
+        else:
+            observed, expected = ev.observed, ev.expected
+        bucket_expected = self.last_expected if s.recent else expected
         return Decision(
-            event=event, kind=inc["kind"], incident_id=inc["id"], seq=inc["seq"], at=bucket.start,
-            started_at=datetime.fromisoformat(inc["started_at"]), severity=float(severity),
-            observed=int(observed), expected=round(expected, 3),
+            event=event,
+            kind=inc["kind"],
+            incident_id=inc["id"],
+            seq=inc["seq"],
+            at=bucket.start,
+            started_at=datetime.fromisoformat(inc["started_at"]),
+            severity=float(severity),
+            observed=int(observed),
+            expected=round(expected, 3),
             volume_ratio=round(observed / expected, 3) if expected > 0 else float(observed),
             negative_share=round(ev.negative_share, 4) if ev else 0.0,
             baseline_negative_share=round(base_neg, 4),
-            reach=float(bucket.reach), baseline_reach=round(bucket_expected * per_mention, 3),
+            reach=float(bucket.reach),
+            baseline_reach=round(bucket_expected * per_mention, 3),
             confidence=round(self.confidence, 3),
         )

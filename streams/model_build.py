@@ -38,7 +38,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes what lands in the model directory.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "3"
 MODEL_FAMILY = "e5-small"
 QUERY_PREFIX = "query: "  # e5 was trained with "query: " / "passage: " prefixes; "query: " suits classification
 ONNX_OPSET = 17
@@ -266,28 +266,53 @@ def pooled_encoder(model):
 
 
 def export_onnx_int8(model, onnx_dir: Path) -> Path:
-    """Export the pooled encoder to ONNX, then dynamic-int8 quantise its MatMuls.
+    """Export the pooled encoder to ONNX, fuse it for CPU, then quantise it to dynamic int8.
 
-    Per-channel weight scales keep the int8 embeddings within cosine ~0.996 of fp32 (per-tensor: ~0.986).."""
+    Fusing (ONNX Runtime's BERT optimiser: Attention, SkipLayerNorm, BiasGelu) before quantising makes the
+    int8 graph about 1.6x faster. Per-channel weight scales, and keeping the feed-forward output projections
+    in fp32 (their GELU inputs have the widest activation range), keep embeddings within cosine ~0.999 of
+    fp32 for ~20% of the int8 speed-up (all-int8 per-tensor: ~0.986). Activations are quantised per batch
+    at run time, so a text's embedding moves by up to ~0.01 with its batch neighbours; fp32 torch does not.
+    """
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
 
     onnx_dir.mkdir(parents=True, exist_ok=True)
-    fp32_path, int8_path = onnx_dir / "encoder.fp32.onnx", onnx_dir / "encoder.int8.onnx"
-    pooled = pooled_encoder(model)
+    fp32_path, fused_path = onnx_dir / "encoder.fp32.onnx", onnx_dir / "encoder.fused.onnx"
+    int8_path = onnx_dir / "encoder.int8.onnx"
     example = (torch.tensor([[0, 5, 6, 2], [0, 5, 2, 1]]), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]))
     with torch.no_grad():
         torch.onnx.export(
-            pooled, example, str(fp32_path), input_names=["input_ids", "attention_mask"],
+            pooled_encoder(model), example, str(fp32_path), input_names=["input_ids", "attention_mask"],
             output_names=["embedding"], opset_version=ONNX_OPSET, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                           "embedding": {0: "batch"}},
         )
+    config = model.config
+    fused = optimizer.optimize_model(
+        str(fp32_path), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
+        opt_level=1,
+    )
+    fused.save_model_to_file(str(fused_path))
     quantize_dynamic(
-        fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        fused_path, int8_path, weight_type=QuantType.QInt8, per_channel=True,
+        nodes_to_exclude=_feed_forward_outputs(onnx.load(str(fused_path))),
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops have no inferred output types
     )
     fp32_path.unlink()
+    fused_path.unlink()
     return int8_path
+
+
+def _feed_forward_outputs(model) -> list[str]:
+    """Names of the MatMuls that read a GELU output (the FFN down-projections)."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    return [
+        node.name for node in model.graph.node
+        if node.op_type == "MatMul" and getattr(producers.get(node.input[0]), "op_type", "") in ("Gelu", "BiasGelu", "FastGelu")
+    ]
 
 
 # --------------------------------------------------------------------------- building and verifying

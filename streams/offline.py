@@ -12,21 +12,20 @@ Output is one JSON object per alert event, written as soon as the bucket that tr
 the output for a prefix of the input is a prefix of the output (for JSON lines: prefixes that end on a
 bucket boundary; the last, possibly partial, bucket is flushed at end of file).
 """
+
 from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
-from streams.detector import Bucket, BrandDetector, Decision, DetectorConfig
-
-log = logging.getLogger(__name__)
+from streams.detector import BrandDetector, Bucket, Decision, DetectorConfig
 
 
 class InputError(ValueError):
@@ -37,13 +36,15 @@ def run_detect(path: Path, out: TextIO, config: DetectorConfig) -> int:
     """Detect over FILE and write alert events as JSON lines to ``out``; returns a process exit code."""
     path = Path(path)
     try:
-        with path.open("r", encoding="utf-8", newline="") as handle:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets add a BOM
             first = handle.readline()
             handle.seek(0)
             if first.strip().lower().replace(" ", "").startswith("timestamp,value"):
                 _detect_csv(handle, path.stem, out, config)
             else:
                 _detect_jsonl(handle, out, config)
+    except BrokenPipeError:
+        raise  # the reader of ``out`` went away (| head): not an input problem, the CLI decides
     except (OSError, UnicodeDecodeError, InputError) as exc:
         print(f"ascolta detect: cannot read {path}: {exc}", file=sys.stderr)
         return 2
@@ -78,7 +79,7 @@ def decision_record(decision: Decision, brand: str, bucket_seconds: int, at: str
 
 def _parse_csv_time(text: str, line: int) -> datetime:
     try:
-        return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return datetime.fromisoformat(text.strip())
     except ValueError:
         raise InputError(f"line {line}: timestamp {text!r} is not ISO 8601") from None
 
@@ -157,24 +158,32 @@ class _Bucketer:
             acc.labelled += 1
             acc.negative += label == "negative"
             acc.positive += label == "positive"
-        self.detectors.setdefault(brand, None)
+        if brand not in self.detectors:
+            self.detectors[brand] = BrandDetector(self.config, brand=brand)
 
     def flush(self) -> None:
         if self.index is None:
             return
-        start = datetime.fromtimestamp(self.index * self.config.bucket_seconds, tz=timezone.utc)
-        for brand in sorted(self.detectors):
-            detector = self.detectors[brand] or BrandDetector(self.config, brand=brand)
-            self.detectors[brand] = detector
+        start = datetime.fromtimestamp(self.index * self.config.bucket_seconds, tz=UTC)
+        for brand, detector in sorted(self.detectors.items()):
             acc = self.open.pop(brand, _Accumulator())
             for decision in detector.update(acc.bucket(start)):
-                self.out.write(json.dumps(decision_record(
-                    decision, brand, self.config.bucket_seconds, _rfc3339(decision.at),
-                    _rfc3339(decision.started_at))) + "\n")
+                self.out.write(
+                    json.dumps(
+                        decision_record(
+                            decision,
+                            brand,
+                            self.config.bucket_seconds,
+                            _rfc3339(decision.at),
+                            _rfc3339(decision.started_at),
+                        )
+                    )
+                    + "\n"
+                )
 
 
 def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _mention_fields(record: object, line: int) -> tuple[str, datetime, str | None, float]:
@@ -191,7 +200,7 @@ def _mention_fields(record: object, line: int) -> tuple[str, datetime, str | Non
     except ValueError:
         raise InputError(f"line {line}: created_at {created!r} is not RFC 3339") from None
     if created_at.tzinfo is None:
-        created_at = created_at.replace(tzinfo=timezone.utc)
+        created_at = created_at.replace(tzinfo=UTC)
     sentiment = record.get("sentiment")
     label = sentiment.get("label") if isinstance(sentiment, dict) else None
     label = label if label in {"negative", "neutral", "positive"} else None
@@ -211,7 +220,8 @@ def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig) -> 
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"line {line_no}: not JSON ({exc.msg}); expected a volume CSV "
-                             f"'timestamp,value' or mention JSON lines") from None
+            raise InputError(
+                f"line {line_no}: not JSON ({exc.msg}); expected a volume CSV 'timestamp,value' or mention JSON lines"
+            ) from None
         bucketer.add(*_mention_fields(record, line_no))
     bucketer.flush()

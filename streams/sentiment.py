@@ -179,8 +179,7 @@ class DefaultClassifier(SentimentClassifier):
 
 
 def load_default(model_dir: Path, *, runtime: str = "onnx") -> DefaultClassifier:
-    """The default classifier from an already prepared model directory (see model_build)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """The default classifier from an already prepared model directory (see model_build); reads local files only."""
     head = LinearHead.load(model_build.asset_path(model_build.HEAD_ASSET))
     return DefaultClassifier(E5Embedder(model_dir, runtime), head)
 

@@ -70,7 +70,7 @@ def test_default_model_identity(classifier):
     assert classifier.languages == frozenset({"ar", "de", "en", "es", "fr", "hi", "it", "pt"})
 
 
-@pytest.mark.parametrize(("runtime", "tolerance"), [("onnx", 0.03), ("torch", 1e-4)])
+@pytest.mark.parametrize(("runtime", "tolerance"), [("onnx", 0.05), ("torch", 1e-4)])
 def test_order_is_preserved_across_length_buckets(classifier, torch_classifier, runtime, tolerance):
     """Dynamic int8 scales activations per batch, so batch neighbours move ONNX results slightly; fp32 does not."""
     model = classifier if runtime == "onnx" else torch_classifier

@@ -109,7 +109,9 @@ def bootstrap(broker_url: str) -> str:
 
 async def produce(broker_url: str, topic: str, messages: list[tuple[bytes | None, bytes]],
                   pause_every: int = 0, pause_s: float = 0.0) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap(broker_url), acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap(broker_url), acks="all", linger_ms=5, max_request_size=4 * 1024 * 1024
+    )
     await producer.start()
     try:
         for i, (key, value) in enumerate(messages, 1):
