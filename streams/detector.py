@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2 added the sustained-shift statistic; version 1 states load with it at zero
 _LN10 = math.log(10.0)
 _MAX_SURPRISE = 300.0  # -log10 p cap: beyond this nothing changes for a human reader
 _COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of _State.recent
@@ -82,7 +82,16 @@ class DetectorConfig:
     # this many days. For steady behaviour a new record is rare (about 1 in this many days per window),
     # so a bursty brand does not page the team for what it does every week.
     budget_memory_days: int = 14
+    budget_rank: int = 1
+    budget_half_life_days: float = 0.0
+    budget_cap: float = 0.0
     winsor_sd: float = 2.5  # learn from min(x, mu + winsor_sd * sd)
+    # Sustained shifts (hours at a few times the usual volume, no single burst out of the ordinary): a
+    # one-sided CUSUM of the per-bucket standardised residual, clipped at shift_clip so one spike cannot
+    # trip it alone; each bucket adds (residual - shift_drift), and shift_threshold opens an incident.
+    shift_drift: float = 1.5
+    shift_clip: float = 3.0
+    shift_threshold: float = 60.0
     share_pool_min: int = 20  # pool buckets until this many labelled mentions back the share test
     share_concentration: float = 100.0  # beta-binomial: how stable the brand's share is bucket to bucket
     # Lifecycle.
@@ -303,6 +312,7 @@ class _Evidence:
     observed: int  # mentions in that window
     expected: float  # baseline for that window
     beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
+    shifted: bool  # the sustained-shift statistic is past its threshold
     negative: float  # negative-share surprise (0 when sentiment is unknown)
     positive: float
     sentiment_known: bool
@@ -340,6 +350,7 @@ class _State:
     incident: dict | None = None
     cooldown_until: int = -1
     last_peak: float = 0.0
+    shift: float = 0.0  # one-sided CUSUM of standardised residuals (see _track_shift)
 
 
 class BrandDetector:
@@ -380,7 +391,7 @@ class BrandDetector:
         return {"version": STATE_VERSION, "windows": self._windows, **asdict(self.s)}
 
     def _restore(self, state: dict) -> None:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"unsupported detector state version {state.get('version')!r}")
         if state.get("windows") != self._windows:
             raise ValueError(f"detector state was built for windows {state.get('windows')}, config has {self._windows}")
@@ -556,7 +567,18 @@ class BrandDetector:
         Changes once a day: cached."""
         if self._thresholds is None:
             recent = self.s.daily_maxima[-self.config.budget_memory_days :]
-            self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
+            rank = self.config.budget_rank
+            hl = self.config.budget_half_life_days
+            fade = [0.5 ** ((len(recent) - i) / hl) if hl > 0 else 1.0 for i in range(len(recent))]
+            self._thresholds = [
+                (sorted((day[slot] * f for day, f in zip(recent, fade)), reverse=True)[rank - 1 : rank] or [0.0])[0]
+                for slot in range(len(self._windows))
+            ]
+            if self.config.budget_cap > 0 and recent:
+                for slot in range(len(self._windows)):
+                    values = sorted(day[slot] for day in recent)
+                    median = values[len(values) // 2]
+                    self._thresholds[slot] = min(self._thresholds[slot], self.config.budget_cap * median)
         return self._thresholds
 
     def _evidence(self, bucket: Bucket) -> _Evidence:
@@ -605,22 +627,24 @@ class BrandDetector:
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
+        shifted = s.shift >= c.shift_threshold
         return _Evidence(
-            volume, recent_volume, observed, expected, beyond, negative, positive, n > 0, share, reach_ratio
+            volume, recent_volume, observed, expected, beyond, shifted, negative, positive, n > 0, share, reach_ratio
         )
 
     def _classify(self, ev: _Evidence) -> tuple[str | None, float]:
         """(kind, severity) for this bucket's evidence; kind None when it is not alert-worthy (buzz, noise).
 
         Volume alone (sentiment unknown) must reach volume_only_surprise and beat the brand's routine
-        bursts. With sentiment known, a significant surge (open_surprise) is enough when the negative share
+        bursts, or be a sustained shift. With sentiment known, a significant surge (open_surprise, or a
+        sustained shift) is enough when the negative share
         is up (crisis) or the positive share is up and the negative is not (opportunity): a shift in tone is
         not routine. A surge with the usual tone is buzz and raises nothing.
         """
         c = self.config
         if not ev.sentiment_known:
-            return ("crisis", self._severity(ev)) if ev.beyond_routine else (None, 0.0)
-        significant = ev.volume >= c.open_surprise
+            return ("crisis", self._severity(ev)) if ev.beyond_routine or ev.shifted else (None, 0.0)
+        significant = ev.volume >= c.open_surprise or ev.shifted
         negative_up = ev.negative >= c.share_surprise
         if significant and negative_up:
             return "crisis", self._severity(ev)
@@ -653,10 +677,13 @@ class BrandDetector:
             del s.recent[0]
         self._sums = self._window_sums()
         self._roll_day(index)
+        self._track_shift(x, mu)
         decisions: list[Decision] = []
         if s.seen >= self._warmup_buckets or s.incident is not None:
             ev = self._evidence(bucket)
             decisions = self._lifecycle(index, bucket, ev)
+        if s.incident is not None:  # a shift is reported once; the statistic restarts after the incident
+            s.shift = 0.0
         # The tone of a crisis is not learnt (it must not become its own baseline) unless it lasts longer
         # than share_freeze_s: then it is the brand's new normal.
         inc = s.incident
@@ -665,6 +692,17 @@ class BrandDetector:
         s.seen += 1
         s.last_index = index
         return decisions
+
+    def _track_shift(self, x: float, mu: float) -> None:
+        """CUSUM for a sustained rise: the window tests see bursts, this sees hours of moderately high volume.
+
+        The residual is in the brand's own per-bucket spread (overdispersion included, at least one mention:
+        counts are integers) and clipped, so a single burst adds at most shift_clip - shift_drift.
+        """
+        c = self.config
+        sd = math.sqrt(max(mu, 1.0) + self._alphas[0] * mu * self._size(1))
+        residual = min((x - mu) / sd, c.shift_clip)
+        self.s.shift = max(0.0, self.s.shift + residual - c.shift_drift)
 
     def _roll_day(self, index: int) -> None:
         s = self.s

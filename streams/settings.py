@@ -80,6 +80,16 @@ class Settings:
     bucket_s: int = field(default_factory=lambda: _env_int("BUCKET_SECONDS", 300))
     lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
 
+    # Notifications (streams/notify.py; routes in docs/alerting.md)
+    notify_config: str = field(default_factory=lambda: _env("NOTIFY_CONFIG", ""))
+    alerts_deadletter_topic: str = field(default_factory=lambda: _env("ALERTS_DEADLETTER_TOPIC", "alerts.deadletter"))
+    delivery_max_attempts: int = field(default_factory=lambda: _env_int("DELIVERY_MAX_ATTEMPTS", 8))
+    delivery_backoff_s: float = field(default_factory=lambda: _env_float("DELIVERY_BACKOFF_SECONDS", 1.0))
+    delivery_max_backoff_s: float = field(default_factory=lambda: _env_float("DELIVERY_MAX_BACKOFF_SECONDS", 60.0))
+    delivery_deadline_s: float = field(default_factory=lambda: _env_float("DELIVERY_DEADLINE_SECONDS", 300.0))
+    delivery_timeout_s: float = field(default_factory=lambda: _env_float("DELIVERY_TIMEOUT_SECONDS", 10.0))
+    delivery_retention_days: float = field(default_factory=lambda: _env_float("DELIVERY_RETENTION_DAYS", 30.0))
+
     # Worker
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", str(DEFAULT_DATA_DIR))))
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
@@ -88,7 +98,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.broker_compat not in {"kafka", "tansu"}:
             raise ValueError(f"ASCOLTA_BROKER_COMPAT must be 'kafka' or 'tansu', got {self.broker_compat!r}")
-        for name in ("partitions", "replication", "batch_size", "bucket_s"):
+        for name in ("partitions", "replication", "batch_size", "bucket_s", "delivery_max_attempts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

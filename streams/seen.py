@@ -1,0 +1,62 @@
+"""A changelogged record of mention keys seen recently, shared by the dedup (enrich) and counting (detect) steps.
+
+Faust logs a table write to the changelog partition of the *current* event, so every write here happens
+inside stream processing with the right event current (see :func:`processing`), and expiry runs the same way.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import weakref
+
+import faust
+from faust.streams import _current_event
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_S = 600.0
+
+
+@contextlib.contextmanager
+def processing(event):
+    """Make ``event`` Faust's current event, so table writes go to its changelog partition.
+
+    ``take_events`` hands over a whole batch; without this, every table write in the batch would be logged
+    to the partition of whichever event Faust saw last.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class SeenKeys:
+    """Keys with when and where they were first seen, forgotten after ``horizon_s``."""
+
+    def __init__(self, app: faust.App, name: str, *, horizon_s: float, partitions: int, schema: faust.Schema) -> None:
+        self.table = app.Table(name, default=None, schema=schema, partitions=partitions)
+        self.horizon_s = horizon_s
+        self._last_purge: dict[int, float] = {}
+
+    def get(self, key: str) -> dict | None:
+        return self.table.get(key)
+
+    def first_seen_within_horizon(self, key: str, now: float) -> dict | None:
+        seen = self.table.get(key)
+        return seen if seen and now - seen["at"] < self.horizon_s else None
+
+    def add(self, key: str, *, partition: int, now: float, **origin: object) -> None:
+        self.table[key] = {"at": now, "p": partition, **origin}
+
+    def purge_if_due(self, partition: int, now: float) -> None:
+        """Drop this partition's keys older than the horizon, at most every ``PURGE_EVERY_S``."""
+        if now - self._last_purge.setdefault(partition, now) < PURGE_EVERY_S:
+            return
+        self._last_purge[partition] = now
+        horizon = now - self.horizon_s
+        expired = [k for k, seen in self.table.items() if seen and seen["p"] == partition and seen["at"] < horizon]
+        for key in expired:
+            del self.table[key]
+        if expired:
+            log.info("%s, partition %d: forgot %d keys older than the horizon", self.table.name, partition, len(expired))
