@@ -30,6 +30,7 @@ from .routing import EmailTarget, Route, SlackTarget, TeamsTarget, WebhookTarget
 SIGNATURE_TOLERANCE_S = 300  # receivers reject timestamps further than this from their clock
 SAMPLE_CHARS = 280
 SAMPLES_SHOWN = 4
+SLACK_LINK_CHARS = 1500  # with a 280-character quote and the heading, well within a section's 3000
 
 _LABELS = {
     "en": {
@@ -124,7 +125,7 @@ def summarise(alert: dict, lang: str) -> Summary:
     facts = [
         (labels["severity"], _number(alert.get("severity", 0), lang)),
         (labels["volume"], labels["volume_value"].format(
-            observed=ex.get("observed", 0), expected=_number(ex.get("expected", 0), lang),
+            observed=_number(ex.get("observed", 0), lang, 0), expected=_number(ex.get("expected", 0), lang),
             ratio=_number(ex.get("volume_ratio", 0), lang))),
         (labels["negative"], labels["negative_value"].format(
             share=_percent(ex.get("negative_share", 0)), usual=_percent(ex.get("baseline_negative_share", 0)))),
@@ -171,13 +172,12 @@ def slack_message(alert: dict, lang: str = "en") -> dict:
         {"type": "header", "text": {"type": "plain_text", "text": s.title[:150], "emoji": False}},
         {"type": "section", "fields": fields[:10]},
     ]
-    if s.samples:
-        lines = []
-        for sample in s.samples:
-            who = _slack_link(sample.url, sample.author) if sample.url else slack_escape(sample.author)
-            lines.append(f"• {who}: “{slack_escape(sample.text)}”")
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"*{slack_escape(_LABELS[lang]['samples'])}*\n" + "\n".join(lines)}})
+    for index, sample in enumerate(s.samples):  # a section each: one section's text is limited to 3000 chars
+        who = _slack_link(sample.url, sample.author) if sample.url else slack_escape(sample.author)
+        if len(who) > SLACK_LINK_CHARS:  # a URL bloated by escaping would break the limit: name the author only
+            who = slack_escape(sample.author)
+        heading = f"*{slack_escape(_LABELS[lang]['samples'])}*\n" if index == 0 else ""
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{heading}• {who}: “{slack_escape(sample.text)}”"}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(s.footer)}]})
     return {"text": f"{emoji} {slack_escape(s.title)}", "blocks": blocks}
 
@@ -367,9 +367,12 @@ async def send_email(message: EmailMessage, target: EmailTarget) -> None:
                             retryable=True) from None
     except ssl.SSLError as exc:
         raise DeliveryError("tls", f"TLS with {target.host} failed: {exc.reason}", retryable=False) from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError) as exc:
         raise DeliveryError("connection", f"cannot reach {target.host}:{target.port}: {type(exc).__name__}",
                             retryable=True) from None
+    except aiosmtplib.SMTPException as exc:  # e.g. no STARTTLS or AUTH offered: a configuration mismatch
+        raise DeliveryError("smtp_unsupported", f"{target.host}: {clean_text(str(exc))[:200]}",
+                            retryable=False) from None
 
 
 async def send_alert(route: Route, alert: dict, session, timeout_s: float) -> None:

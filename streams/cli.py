@@ -64,7 +64,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(duration=args.duration, hours=args.hours, port=args.port, data_dir=args.data_dir)
+    return run_demo(duration=args.duration, hours=args.hours, port=args.port, data_dir=args.data_dir,
+                    webhook_url=args.webhook_url)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -184,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=36.0, help="hours of sample stream to replay")
     p.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
     p.add_argument("--data-dir", default=None, help="models and worker state (env ASCOLTA_DATA_DIR)")
+    p.add_argument("--webhook-url", default=None,
+                   help="also deliver signed alerts to this URL (env ASCOLTA_WEBHOOK_URL; secret from "
+                        "ASCOLTA_WEBHOOK_SECRET, else 'ascolta-demo'); see docs/alerting.md")
     p.set_defaults(func=cmd_demo)
 
     p = commands.add_parser("classify", help="sentiment of one text per line (FILE or stdin), JSON lines out")

@@ -125,8 +125,22 @@ def summarise(summary: dict, brands: list[str]) -> None:
     _say("=" * 72)
 
 
+DEMO_WEBHOOK_SECRET = "ascolta-demo"  # only when no ASCOLTA_WEBHOOK_SECRET(_FILE) is set: a local demo needs none
+
+
+def webhook_env(webhook_url: str | None) -> dict[str, str]:
+    """Worker variables that make it sign and post every alert to ``webhook_url`` (or ASCOLTA_WEBHOOK_URL)."""
+    url = webhook_url or os.environ.get("ASCOLTA_WEBHOOK_URL", "")
+    if not url:
+        return {}
+    env = {"ASCOLTA_WEBHOOK_URL": url}
+    if not (os.environ.get("ASCOLTA_WEBHOOK_SECRET") or os.environ.get("ASCOLTA_WEBHOOK_SECRET_FILE")):
+        env["ASCOLTA_WEBHOOK_SECRET"] = DEMO_WEBHOOK_SECRET
+    return env
+
+
 def run_demo(*, duration: float | None, hours: float = 36.0, port: int | None = None,
-             data_dir: str | None = None) -> int:
+             data_dir: str | None = None, webhook_url: str | None = None) -> int:
     from .model_build import prepare_default_model
     from .sample import generate
 
@@ -161,11 +175,16 @@ def run_demo(*, duration: float | None, hours: float = 36.0, port: int | None = 
             "ASCOLTA_ENRICHED_TOPIC": "mentions.enriched",
             "ASCOLTA_DEADLETTER_TOPIC": "mentions.deadletter",
             "ASCOLTA_ALERTS_TOPIC": "alerts",
+            **webhook_env(webhook_url),
         }
         worker = start_worker(env, run_dir / "worker.log")
         _say(f"Broker {broker.url} (log {run_dir / 'broker.log'})")
         _say(f"Worker pid {worker.pid} (log {run_dir / 'worker.log'})")
         _say(f"Metrics: http://127.0.0.1:{web_port}/metrics")
+        if "ASCOLTA_WEBHOOK_URL" in env:
+            secret_note = (f"secret {DEMO_WEBHOOK_SECRET!r}" if env.get("ASCOLTA_WEBHOOK_SECRET") == DEMO_WEBHOOK_SECRET
+                           else "your ASCOLTA_WEBHOOK_SECRET")
+            _say(f"Delivering signed alerts to {env['ASCOLTA_WEBHOOK_URL']} ({secret_note}; see docs/alerting.md)")
         _say("Replaying the sample stream; alerts appear below as the detector raises them. Ctrl-C ends the demo.")
         summary = asyncio.run(demo_session(env, records, deadline, worker))
         summarise(summary, brands)

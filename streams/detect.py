@@ -154,11 +154,13 @@ async def close_buckets(brand: str, watermark: float) -> None:
     terms = TermBaseline.from_dict(state["terms"]) if state["terms"] else TermBaseline()
     incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
     history = state["history"]
+    closed_keys = []
     for start in range(state["closed_through"], closable_until, settings.bucket_s):
-        stored = open_buckets.pop(bucket_key(brand, start), None)
+        stored = open_buckets.get(bucket_key(brand, start))
         digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
         if stored:
             history.append([start, digest.count, stored["offset"]])
+            closed_keys.append(bucket_key(brand, start))
         decisions = detector.update(to_bucket(start, digest))
         if any(d.event == "opened" for d in decisions):
             incident = BucketDigest()
@@ -175,6 +177,8 @@ async def close_buckets(brand: str, watermark: float) -> None:
     state.update(closed_through=closable_until, detector=detector.to_state(), terms=terms.to_dict(),
                  incident=incident.to_dict() if incident else None, history=history)
     brand_states[brand] = state
+    for key in closed_keys:  # only after the state that counts them is written: a crash in between loses nothing
+        del open_buckets[key]
 
 
 def update_gauges(brand: str, digest: BucketDigest, decisions, detector: BrandDetector) -> None:

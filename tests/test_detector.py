@@ -6,6 +6,7 @@ import io
 import json
 import math
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -176,6 +177,25 @@ def test_slow_negative_ramp_is_caught():
     assert n < index_of(opened[0]) < n + ramp_len
 
 
+def test_a_sustained_rise_below_the_routine_bursts_is_caught_by_the_shift_test():
+    rng = np.random.default_rng(23)
+    n = 14 * PER_DAY
+    counts = counts_for(rng, 20.0 * daily_shape(n, 0.5))
+    for day in range(1, 14):  # a bursty brand: its routine cascades set a high bar for every window test
+        at = day * PER_DAY + int(rng.integers(0, PER_DAY - 3))
+        counts[at : at + 2] += rng.integers(150, 200, size=2)
+    rise_len = 8 * 12  # then eight hours at three times the usual volume, no single burst out of the ordinary
+    counts = np.r_[counts, counts_for(rng, 3.0 * 20.0 * daily_shape(n + rise_len, 0.5)[n:])]
+    buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(counts)]
+
+    def opened_in_rise(config):
+        return [index_of(d) - n for d in run(buckets, config) if d.event == "opened" and index_of(d) >= n]
+
+    assert opened_in_rise(replace(CONFIG, shift_threshold=math.inf)) == []
+    caught = opened_in_rise(CONFIG)
+    assert len(caught) == 1 and 12 <= caught[0] < rise_len, caught
+
+
 def test_sparse_brand_poisson_noise_raises_nothing_over_a_month():
     rng = np.random.default_rng(6)
     counts = rng.poisson(0.4, size=30 * PER_DAY)
@@ -216,8 +236,8 @@ def test_routine_bursts_of_a_bursty_brand_do_not_page_daily():
         counts[at : at + 2] += rng.integers(150, 200, size=2)
     buckets = [Bucket(START + timedelta(minutes=5 * i), int(c), None, None) for i, c in enumerate(counts)]
     opened = [d for d in run(buckets) if d.event == "opened"]
-    # Only new 14-day records of the burst pattern (at any of the four windows) open: a handful while the
-    # memory fills, then rare; never daily (27 alerts without the routine-burst bar).
+    # Only new records of the burst pattern over the budget memory (at any of the four windows) open: a
+    # handful while the memory fills, then rare; never daily (27 alerts without the routine-burst bar).
     days = [index_of(d) // PER_DAY for d in opened]
     assert 1 <= len(days) <= 9 and sum(day >= 14 for day in days) <= 3, days
 
@@ -366,6 +386,17 @@ def test_state_from_another_version_is_refused():
     state = BrandDetector(CONFIG, brand="acme").to_state()
     with pytest.raises(ValueError):
         BrandDetector(CONFIG, {**state, "version": 999}, brand="acme")
+
+
+def test_a_version_1_state_loads_with_the_shift_statistic_at_zero():
+    detector = BrandDetector(CONFIG, brand="acme")
+    for i in range(300):
+        detector.update(Bucket(START + timedelta(minutes=5 * i), 10 + i % 3 + 40 * (i >= 295)))
+    state = detector.to_state()
+    assert state["shift"] > 0
+    version_1 = {k: v for k, v in state.items() if k != "shift"} | {"version": 1}
+    restored = BrandDetector(CONFIG, json.loads(json.dumps(version_1)), brand="acme")
+    assert restored.to_state() == state | {"shift": 0.0}
 
 
 def test_inconsistent_buckets_are_clamped_not_fatal():

