@@ -23,7 +23,6 @@ app = faust.App(
     broker=settings.broker,
     broker_credentials=faust_credentials(settings),
     autodiscover=AGENT_MODULES,
-    origin="streams",
     store="memory://",
     processing_guarantee="at_least_once",
     topic_partitions=settings.partitions,

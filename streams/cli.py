@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("demo", help="broker + worker + sample stream, alerts printed live")
     p.add_argument("--duration", type=float, default=None, help="stop cleanly after this many seconds")
-    p.add_argument("--hours", type=float, default=36.0, help="hours of sample stream to replay")
+    p.add_argument("--hours", type=float, default=24.0, help="hours of sample stream to replay (default: 24)")
     p.add_argument("--port", type=int, default=None, help="broker port (default: a free one)")
     p.add_argument("--data-dir", default=None, help="models and worker state (env ASCOLTA_DATA_DIR)")
     p.add_argument("--webhook-url", default=None,

@@ -23,9 +23,9 @@ one-sided CUSUM of the clipped, standardised per-bucket residual watches for sus
 or three times the usual volume with no single window out of the ordinary (a product launch, an outage
 that keeps people talking), which the burst budget below would otherwise always excuse. The baseline
 learns only from winsorised counts and the dispersion not at all during an incident, so a spike cannot raise
-its own baseline. Sentiment, when known, is a beta-binomial test of the pooled negative (positive) share against the
-brand's own share. Unknown sentiment (None) carries no information: volume decides alone, and then must
-also beat the brand's own routine bursts (its largest burst at that window over the last
+its own baseline. Sentiment, when known, is a beta-binomial test of the pooled negative (positive) share
+against the brand's own share. Unknown sentiment (None) carries no information: volume decides alone, and
+then must also beat the brand's own routine bursts (its largest burst at that window over the last
 ``budget_memory_days``, in units of its typical window), which keeps bursty brands from paging the team
 for what they do every week. A sustained shift is not a burst, so it opens without that budget.
 """
@@ -629,9 +629,9 @@ class BrandDetector:
 
         Volume alone (sentiment unknown) must reach volume_only_surprise and beat the brand's routine
         bursts, or be a sustained shift. With sentiment known, a significant surge (open_surprise, or a
-        sustained shift) is enough when the negative share
-        is up (crisis) or the positive share is up and the negative is not (opportunity): a shift in tone is
-        not routine. A surge with the usual tone is buzz and raises nothing.
+        sustained shift) is enough when the negative share is up (crisis) or the positive share is up and the
+        negative is not (opportunity): a shift in tone is not routine. A surge with the usual tone is buzz
+        and raises nothing.
         """
         c = self.config
         if not ev.sentiment_known:
