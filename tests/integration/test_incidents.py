@@ -1,0 +1,69 @@
+"""Crisis detection in the stream, on the real broker with the real model: the sample's crisis opens one
+incident, quiet brands raise nothing, and a worker killed mid-incident neither loses it nor opens a second."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from streams.sample import CRISIS_BRAND, bursts, generate
+
+from .workers import WorkerProcess, consume_until, produce
+
+pytestmark = pytest.mark.integration
+
+HOURS = 8.0
+
+
+@pytest.fixture
+def worker(broker, tmp_path):
+    process = WorkerProcess(broker.url, tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+def by_brand(records: list[dict]) -> list[tuple[bytes, bytes]]:
+    return [(r["brand"].encode(), orjson.dumps(r)) for r in records]
+
+
+def test_restart_mid_incident_keeps_one_incident(broker, worker):
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=HOURS)
+    records = generate(start, hours=HOURS)
+    crisis = next(b for b in bursts(start, hours=HOURS) if b.kind == "crisis")
+    cut = crisis.start + timedelta(minutes=20)
+    before = [r for r in records if r["created_at"] < cut.strftime("%Y-%m-%dT%H:%M:%S")]
+    after = records[len(before):]
+    alerts_topic = worker.topics["alerts"]
+
+    def crisis_opened(got):
+        return any(a["brand"] == CRISIS_BRAND and a["kind"] == "crisis" and a["event"] == "opened"
+                   for a in got[alerts_topic])
+
+    worker.start().wait_web()
+    asyncio.run(produce(broker.url, worker.topics["raw"], by_brand(before)))
+    asyncio.run(consume_until(broker.url, [alerts_topic], crisis_opened, timeout=300, on_idle=worker.assert_alive))
+    worker.kill()
+
+    worker.start().wait_web()
+    asyncio.run(produce(broker.url, worker.topics["raw"], by_brand(after)))
+
+    def crisis_resolved(got):
+        return any(a["brand"] == CRISIS_BRAND and a["event"] == "resolved" for a in got[alerts_topic])
+
+    got = asyncio.run(consume_until(broker.url, [alerts_topic], crisis_resolved, timeout=400,
+                                    on_idle=worker.assert_alive))
+    crisis_alerts = [a for a in got[alerts_topic] if a["brand"] == CRISIS_BRAND]
+    opened_ids = {a["incident_id"] for a in crisis_alerts if a["event"] == "opened"}
+    assert len(opened_ids) == 1, crisis_alerts
+    (incident_id,) = opened_ids
+    assert all(a["incident_id"] == incident_id for a in crisis_alerts), crisis_alerts
+    assert [a["event"] for a in crisis_alerts][-1] == "resolved"
+    opened = next(a for a in crisis_alerts if a["event"] == "opened")
+    opened_at = datetime.fromisoformat(opened["at"])
+    assert crisis.start <= opened_at <= crisis.start + timedelta(minutes=10), (opened["at"], crisis.start)
+    assert opened["explanation"]["volume_ratio"] > 3
+    assert opened["explanation"]["negative_share"] > opened["explanation"]["baseline_negative_share"]
+    quiet = {a["brand"] for a in got[alerts_topic] if a["kind"] == "crisis"} - {CRISIS_BRAND}
+    assert not quiet, f"crisis alerts for quiet brands: {quiet}"
