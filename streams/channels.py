@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 
-from .explain import clean_text, format_alert, snippet
+from .explain import clean_text, format_alert, moment, percent, shares, snippet
 from .routing import EmailTarget, Route, SlackTarget, TeamsTarget, WebhookTarget
 
 SIGNATURE_TOLERANCE_S = 300  # receivers reject timestamps further than this from their clock
@@ -64,26 +64,6 @@ _LABELS = {
 def _number(value: float, lang: str, digits: int = 1) -> str:
     text = f"{float(value):,.{digits}f}"
     return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".") if lang == "it" else text
-
-
-def _percent(share: float) -> str:
-    return f"{round(float(share) * 100)}%"
-
-
-def _moment(text: str, lang: str) -> str:
-    try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return clean_text(str(text))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(_LABELS[lang]["date"])
-
-
-def _shares(counter: dict, limit: int = 5) -> str:
-    total = sum(counter.values())
-    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:limit]
-    return ", ".join(f"{clean_text(str(k))} {_percent(v / total)}" for k, v in ranked) if total else "-"
 
 
 def safe_url(url: object) -> str | None:
@@ -128,13 +108,13 @@ def summarise(alert: dict, lang: str) -> Summary:
             observed=_number(ex.get("observed", 0), lang, 0), expected=_number(ex.get("expected", 0), lang),
             ratio=_number(ex.get("volume_ratio", 0), lang))),
         (labels["negative"], labels["negative_value"].format(
-            share=_percent(ex.get("negative_share", 0)), usual=_percent(ex.get("baseline_negative_share", 0)))),
+            share=percent(ex.get("negative_share", 0)), usual=percent(ex.get("baseline_negative_share", 0)))),
         (labels["reach"], labels["reach_value"].format(
             reach=_number(ex.get("reach", 0), lang, 0), usual=_number(ex.get("baseline_reach", 0), lang, 0))),
         (labels["top_terms"], terms),
-        (labels["languages"], _shares(ex.get("languages", {}))),
-        (labels["sources"], _shares(ex.get("sources", {}))),
-        (labels["state"], f"{state}, {labels['since']} {_moment(alert.get('started_at', ''), lang)}"),
+        (labels["languages"], shares(ex.get("languages", {}))),
+        (labels["sources"], shares(ex.get("sources", {}))),
+        (labels["state"], f"{state}, {labels['since']} {moment(alert.get('started_at', ''), labels['date'])}"),
     ]
     seen: set[str] = set()
     samples = []
@@ -145,7 +125,7 @@ def summarise(alert: dict, lang: str) -> Summary:
         samples.append(Sample(author=clean_text(str(sample.get("author", ""))),
                               text=snippet(str(sample.get("text", "")), SAMPLE_CHARS), url=safe_url(sample.get("url"))))
     footer = (f"{labels['incident']} {clean_text(str(alert.get('incident_id', '')))} · {labels['event']} "
-              f"{clean_text(str(alert.get('event_id', '')))} · {_moment(alert.get('at', ''), lang)}")
+              f"{clean_text(str(alert.get('event_id', '')))} · {moment(alert.get('at', ''), labels['date'])}")
     return Summary(title=title, kind=str(kind), event=str(event), facts=facts, samples=samples, footer=footer)
 
 

@@ -475,26 +475,28 @@ def _compact(value: float, lang: str) -> str:
     return str(int(round(value)))
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
     return f"{round(share * 100)}%"
 
 
-def _moment(text: str, labels: dict) -> str:
+def moment(text: str, date_format: str) -> str:
+    """An RFC 3339 timestamp as UTC in ``date_format``; anything unparsable is shown cleaned, as is."""
     try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
         return clean_text(str(text))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime(labels["date"])
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc).strftime(date_format)
 
 
-def _shares(counter: dict, limit: int = 5) -> str:
+def shares(counter: dict, limit: int = 5) -> str:
+    """``{"it": 6, "en": 4}`` -> ``"it 60%, en 40%"``, largest first."""
     total = sum(counter.values())
     if not total:
         return "-"
     ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{clean_text(str(key))} {_percent(count / total)}" for key, count in ranked[:limit])
+    return ", ".join(f"{clean_text(str(key))} {percent(count / total)}" for key, count in ranked[:limit])
 
 
 def _labels(lang: str) -> dict:
@@ -505,10 +507,10 @@ def _labels(lang: str) -> dict:
 
 def _headline(alert: dict, labels: dict, lang: str) -> str:
     kind_event = labels.get((alert.get("kind"), alert.get("event")), f"{alert.get('kind')} {alert.get('event')}".upper())
-    at = _moment(alert.get("at", ""), labels)
+    at = moment(alert.get("at", ""), labels["date"])
     head = f"[{clean_text(kind_event)}] {clean_text(str(alert.get('brand', '')))} — {at}"
     if alert.get("event") != "opened" and alert.get("started_at"):
-        head += f" ({labels['since']} {_moment(alert['started_at'], labels)})"
+        head += f" ({labels['since']} {moment(alert['started_at'], labels['date'])})"
     return f"{head}, {labels['severity']} {_number(float(alert.get('severity', 0)), lang)}"
 
 
@@ -524,7 +526,7 @@ def format_alert(alert: dict, lang: str = "en") -> str:
             ratio=_number(ex.get("volume_ratio", 0), lang),
         ),
         "  " + labels["negative"].format(
-            share=_percent(ex.get("negative_share", 0)), usual=_percent(ex.get("baseline_negative_share", 0))
+            share=percent(ex.get("negative_share", 0)), usual=percent(ex.get("baseline_negative_share", 0))
         ),
         "  " + labels["reach"].format(
             reach=_compact(ex.get("reach", 0), lang), usual=_compact(ex.get("baseline_reach", 0), lang)
@@ -534,8 +536,8 @@ def format_alert(alert: dict, lang: str = "en") -> str:
         f"{clean_text(str(t['term']))} ({t['count']}, lift {_number(t['lift'], lang)})" for t in ex.get("top_terms", [])
     ]
     lines.append(f"  {labels['top_terms']}: " + (", ".join(terms) if terms else labels["no_terms"]))
-    lines.append(f"  {labels['languages']}: {_shares(ex.get('languages', {}))}")
-    lines.append(f"  {labels['sources']}: {_shares(ex.get('sources', {}))}")
+    lines.append(f"  {labels['languages']}: {shares(ex.get('languages', {}))}")
+    lines.append(f"  {labels['sources']}: {shares(ex.get('sources', {}))}")
     for key, detail in (("most_reached", "reach_unit"), ("most_negative", "score_unit")):
         samples = ex.get(key, [])
         if not samples:
@@ -564,8 +566,8 @@ def format_alert_line(alert: dict, lang: str = "en") -> str:
         observed=ex.get("observed", 0),
         expected=_number(ex.get("expected", 0), lang),
         ratio=_number(ex.get("volume_ratio", 0), lang),
-        share=_percent(ex.get("negative_share", 0)),
-        usual=_percent(ex.get("baseline_negative_share", 0)),
+        share=percent(ex.get("negative_share", 0)),
+        usual=percent(ex.get("baseline_negative_share", 0)),
     )
     terms = [clean_text(str(t["term"])) for t in ex.get("top_terms", [])[:3]]
     return line + (f" — {', '.join(terms)}" if terms else "")

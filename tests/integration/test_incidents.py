@@ -10,18 +10,11 @@ import pytest
 
 from streams.sample import CRISIS_BRAND, bursts, generate
 
-from .workers import WorkerProcess, consume_until, produce
+from .workers import consume_until, produce
 
 pytestmark = pytest.mark.integration
 
 HOURS = 8.0
-
-
-@pytest.fixture
-def worker(broker, tmp_path):
-    process = WorkerProcess(broker.url, tmp_path / "worker.log")
-    yield process
-    process.stop()
 
 
 def by_brand(records: list[dict]) -> list[tuple[bytes, bytes]]:

@@ -21,13 +21,6 @@ pytestmark = pytest.mark.integration
 BUCKET_S = 300
 
 
-@pytest.fixture
-def worker(broker, tmp_path):
-    process = WorkerProcess(broker.url, tmp_path / "worker.log")
-    yield process
-    process.stop()
-
-
 def keyed(records: list[dict]) -> list[tuple[bytes, bytes]]:
     return [(r["id"].encode(), orjson.dumps(r)) for r in records]
 
