@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+import orjson
+
 log = logging.getLogger("ascolta")
 
 
@@ -69,8 +71,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    import orjson
-
     from .settings import load
     from .sentiment import load_classifier
 
@@ -87,25 +87,25 @@ def cmd_classify(args: argparse.Namespace) -> int:
         print(f"ascolta classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     out = sys.stdout.buffer
-    done = 0
+    done = batches = 0
     with source:
         batch: list[str] = []
         for line in source:
             batch.append(line.rstrip("\r\n"))
             if len(batch) >= args.batch_size:
-                _classify_batch(classifier, batch, out, orjson)
-                done += len(batch)
+                done += _classify_batch(classifier, batch, out)
                 batch = []
-                if done % (args.batch_size * 20) == 0:
+                batches += 1
+                if batches % 20 == 0:
                     print(f"classified {done} texts", file=sys.stderr)
         if batch:
-            _classify_batch(classifier, batch, out, orjson)
-            done += len(batch)
+            done += _classify_batch(classifier, batch, out)
     print(f"classified {done} texts with {classifier.model_id}", file=sys.stderr)
     return 0
 
 
-def _classify_batch(classifier, lines: list[str], out, orjson) -> None:
+def _classify_batch(classifier, lines: list[str], out) -> int:
+    """Write one JSON line per input line, in order; returns how many texts were classified."""
     texts = [line for line in lines if line.strip()]
     results = iter(classifier.classify(texts) if texts else [])
     for line in lines:
@@ -118,6 +118,7 @@ def _classify_batch(classifier, lines: list[str], out, orjson) -> None:
             + b"\n"
         )
     out.flush()
+    return len(texts)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
