@@ -70,9 +70,7 @@ async def declare_topics() -> None:
     from .kafka import client_options
 
     names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
-             settings.alerts_deadletter_topic]
-    if not settings.raw_topic_pattern:
-        names += list(settings.raw_topics)
+             settings.alerts_deadletter_topic, *settings.raw_topics]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:

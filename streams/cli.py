@@ -41,6 +41,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     import faust
 
+    from .kafka import resolve_raw_topic_pattern
+
+    asyncio.run(resolve_raw_topic_pattern())
     from .app import app, declare_topics
 
     asyncio.run(declare_topics())

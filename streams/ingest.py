@@ -17,10 +17,8 @@ from .normalise import Rejection, deadletter_record, parse_mention
 
 log = logging.getLogger(__name__)
 
-if settings.raw_topic_pattern:
-    raw_topic = app.topic(pattern=settings.raw_topic_pattern)
-else:
-    raw_topic = app.topic(*settings.raw_topics, partitions=settings.partitions)
+# ``ascolta worker`` has already resolved ASCOLTA_RAW_TOPIC_PATTERN into this list (streams.kafka).
+raw_topic = app.topic(*settings.raw_topics, partitions=settings.partitions)
 
 
 

@@ -4,6 +4,7 @@ One place turns ``Settings`` into TLS/SASL options so every client reaches the s
 """
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -60,3 +61,34 @@ def client_options(settings: Settings) -> dict[str, Any]:
             sasl_plain_password=settings.sasl_password,
         )
     return options
+
+
+async def resolve_raw_topic_pattern() -> None:
+    """Turn ``ASCOLTA_RAW_TOPIC_PATTERN`` into the explicit list of matching topics, before the app loads.
+
+    Faust 0.15's pattern subscription does not reach its consumer (measured: the worker subscribed to no raw
+    topic), so the pattern is matched against the broker's topics when the worker starts; a topic created
+    later is picked up by the next (rolling) restart.
+    """
+    import os
+    import re
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from .settings import load
+
+    settings = load()
+    if not settings.raw_topic_pattern:
+        return
+    pattern = re.compile(settings.raw_topic_pattern)
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    await admin.start()
+    try:
+        matching = sorted(t for t in await admin.list_topics() if pattern.fullmatch(t))
+    finally:
+        await admin.close()
+    if not matching:
+        raise ValueError(f"no topic matches ASCOLTA_RAW_TOPIC_PATTERN={settings.raw_topic_pattern!r}")
+    logging.getLogger(__name__).info("raw topics matching %r: %s", settings.raw_topic_pattern, ", ".join(matching))
+    os.environ["ASCOLTA_RAW_TOPICS"] = ",".join(matching)
+    del os.environ["ASCOLTA_RAW_TOPIC_PATTERN"]

@@ -14,7 +14,7 @@ import pytest
 from streams.contracts import validate
 
 from .mentions import invalid_messages, valid_mentions
-from .workers import WorkerProcess, consume_until, produce
+from .workers import WorkerProcess, consume_until, create_topics, produce
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +166,25 @@ def test_metrics_endpoint_exposes_the_pipeline_families(broker, worker):
     assert re.search(r'^ascolta_deadlettered_total\{reason="invalid_json",stage="ingest"\} 1\.0$', text, re.MULTILINE)
     received = sum(float(v) for v in re.findall(r"^ascolta_mentions_received_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
     assert received == len(valid) + 1
+
+
+@pytest.mark.parametrize("how", ["list", "pattern"])
+def test_several_raw_topics_by_list_or_pattern(broker, worker, how):
+    suffix = worker.topics["raw"]
+    topics = [f"{suffix}.posts", f"{suffix}.reviews"]
+    if how == "list":
+        worker.env["ASCOLTA_RAW_TOPICS"] = ",".join(topics)
+    else:
+        worker.env["ASCOLTA_RAW_TOPIC_PATTERN"] = re.escape(suffix) + r"\..*"
+        asyncio.run(create_topics(broker.url, topics))  # a pattern subscribes to topics that exist
+    now = datetime.now(UTC)
+    valid = valid_mentions(100, start=now - timedelta(hours=1), seconds=3600, seed=4)
+    worker.start().wait_web()
+    asyncio.run(produce(broker.url, topics[0], keyed(valid[:50])))
+    asyncio.run(produce(broker.url, topics[1], keyed(valid[50:])))
+    got = asyncio.run(consume_until(broker.url, [worker.topics["enriched"]],
+                                    lambda got: len(got[worker.topics["enriched"]]) >= len(valid), timeout=180,
+                                    on_idle=worker.assert_alive))
+    enriched = got[worker.topics["enriched"]]
+    assert {r["id"] for r in enriched} == {r["id"] for r in valid}
+    assert {r["processing"]["source_topic"] for r in enriched} == set(topics)

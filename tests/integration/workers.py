@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.broker import free_port
 
@@ -122,6 +123,15 @@ async def produce(broker_url: str, topic: str, messages: list[tuple[bytes | None
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def create_topics(broker_url: str, names: list[str], partitions: int = 2) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap(broker_url))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    finally:
+        await admin.close()
 
 
 async def consume_until(broker_url: str, topics: list[str], done, timeout: float, on_idle=None) -> dict[str, list]:
