@@ -66,9 +66,10 @@ def client_options(settings: Settings) -> dict[str, Any]:
 async def resolve_raw_topic_pattern() -> None:
     """Turn ``ASCOLTA_RAW_TOPIC_PATTERN`` into the explicit list of matching topics, before the app loads.
 
-    Faust 0.15's pattern subscription does not reach its consumer (measured: the worker subscribed to no raw
-    topic), so the pattern is matched against the broker's topics when the worker starts; a topic created
-    later is picked up by the next (rolling) restart.
+    ``app.topic(pattern=...)`` never reached the consumer's subscription (measured with faust-streaming
+    0.15.3 on the embedded broker: the worker subscribed to no raw topic; not checked on Apache Kafka), so
+    the pattern is matched against the broker's topics when the worker starts; a topic created later is
+    picked up by the next (rolling) restart.
     """
     import os
     import re
