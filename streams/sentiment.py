@@ -47,9 +47,28 @@ class Sentiment:
         )
 
 
+def cgroup_cpu_limit(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
+    """Whole CPUs allowed by a cgroup v2 CPU quota (a Kubernetes CPU limit), None when unlimited or unknown."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return max(1, int(int(quota) // int(period)))
+
+
 def available_cores() -> int:
-    """CPUs this process may run on (honours taskset/cgroup cpusets, unlike os.cpu_count)."""
-    return len(os.sched_getaffinity(0))
+    """Threads for the model: ASCOLTA_THREADS if set, else the CPUs this process may use.
+
+    Counts the affinity mask (taskset, cpusets) and a cgroup CPU quota: under a Kubernetes CPU limit the
+    node's core count would start far more threads than the pod may run.
+    """
+    if os.environ.get("ASCOLTA_THREADS"):
+        return max(1, int(os.environ["ASCOLTA_THREADS"]))
+    cores = len(os.sched_getaffinity(0))
+    limit = cgroup_cpu_limit()
+    return min(cores, limit) if limit else cores
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:

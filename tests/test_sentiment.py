@@ -227,3 +227,18 @@ def test_five_star_model_by_path(tmp_path):
         assert result.probabilities["negative"] == pytest.approx(row[0] + row[1], abs=1e-5)
         assert result.probabilities["neutral"] == pytest.approx(row[2], abs=1e-5)
         assert result.probabilities["positive"] == pytest.approx(row[3] + row[4], abs=1e-5)
+
+
+def test_cgroup_cpu_quota_bounds_the_model_threads(tmp_path, monkeypatch):
+    from streams.sentiment import available_cores, cgroup_cpu_limit
+
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")
+    assert cgroup_cpu_limit(cpu_max) == 1
+    cpu_max.write_text("400000 100000\n")
+    assert cgroup_cpu_limit(cpu_max) == 4
+    cpu_max.write_text("max 100000\n")
+    assert cgroup_cpu_limit(cpu_max) is None
+    assert cgroup_cpu_limit(tmp_path / "missing") is None
+    monkeypatch.setenv("ASCOLTA_THREADS", "3")
+    assert available_cores() == 3
