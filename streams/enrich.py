@@ -15,7 +15,7 @@ import orjson
 
 from . import metrics
 from .app import JSON_SCHEMA, app, enriched_topic, settings, valid_topic
-from .contracts import format_rfc3339
+from .contracts import format_rfc3339, parse_rfc3339
 from .ingest import send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
 from .seen import SeenKeys, processing
@@ -31,7 +31,6 @@ seen_mentions = SeenKeys(
 
 _model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
 _classifier: SentimentClassifier | None = None
-
 
 
 async def classifier() -> SentimentClassifier:
@@ -59,17 +58,16 @@ def is_redelivery(first_seen: dict, processing_info: dict) -> bool:
     )
 
 
-async def drop_duplicates(events) -> list[tuple[object, dict]]:
+async def drop_duplicates(events) -> list[dict]:
     """Keep first copies (and redeliveries of them); dead-letter later copies within the horizon."""
     fresh = []
     now = time.time()
     for event in events:
-        with processing(event):
-            seen_mentions.purge_if_due(event.message.partition, now)
         envelope = orjson.loads(event.value)
         mention, origin = envelope["mention"], envelope["processing"]
         key = dedup_key(mention)
         with processing(event):
+            seen_mentions.purge_if_due(event.message.partition, now)
             first_seen = seen_mentions.first_seen_within_horizon(key, now)
             if first_seen and not is_redelivery(first_seen, origin):
                 rejection = Rejection(
@@ -80,7 +78,7 @@ async def drop_duplicates(events) -> list[tuple[object, dict]]:
                     ),
                     mention_id=mention["id"],
                 )
-                await _deadletter_from_envelope(rejection, envelope, event)
+                await _deadletter_from_envelope(rejection, envelope)
                 continue
             seen_mentions.add(
                 key,
@@ -90,11 +88,11 @@ async def drop_duplicates(events) -> list[tuple[object, dict]]:
                 raw_partition=origin["source_partition"],
                 raw_offset=origin["source_offset"],
             )
-        fresh.append((event, envelope))
+        fresh.append(envelope)
     return fresh
 
 
-async def _deadletter_from_envelope(rejection: Rejection, envelope: dict, event) -> None:
+async def _deadletter_from_envelope(rejection: Rejection, envelope: dict) -> None:
     """Enrich-stage dead letters point at the raw message they came from; the payload is the normalised mention."""
     origin = envelope["processing"]
     await send_to_deadletter(
@@ -135,35 +133,35 @@ def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: 
     }
 
 
-async def publish(event, envelope: dict, sentiment, model: SentimentClassifier) -> None:
+async def publish(envelope: dict, sentiment, model: SentimentClassifier) -> None:
     now = datetime.now(timezone.utc)
     record = enriched_record(envelope, sentiment, model, now)
     mention = envelope["mention"]
     await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
     metrics.MENTIONS_ENRICHED.labels(mention["brand"], mention["source"], record["language"], sentiment.label).inc()
-    ingested = datetime.fromisoformat(envelope["processing"]["ingested_at"].replace("Z", "+00:00"))
+    ingested = parse_rfc3339(envelope["processing"]["ingested_at"])
     metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))
 
 
-async def enrich_batch(model: SentimentClassifier, batch: list[tuple[object, dict]]) -> None:
-    texts = [model_text(envelope["mention"]["text"]) for _, envelope in batch]
+async def enrich_batch(model: SentimentClassifier, batch: list[dict]) -> None:
+    texts = [model_text(envelope["mention"]["text"]) for envelope in batch]
     try:
         sentiments = await classify(model, texts)
     except Exception:
         log.exception("sentiment batch of %d failed; retrying one by one", len(batch))
         sentiments = None
     if sentiments is not None:
-        for (event, envelope), sentiment in zip(batch, sentiments):
-            await publish(event, envelope, sentiment, model)
+        for envelope, sentiment in zip(batch, sentiments):
+            await publish(envelope, sentiment, model)
         return
-    for (event, envelope), text in zip(batch, texts):
+    for envelope, text in zip(batch, texts):
         try:
             [sentiment] = await classify(model, [text])
         except Exception as exc:
             rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
-            await _deadletter_from_envelope(rejection, envelope, event)
+            await _deadletter_from_envelope(rejection, envelope)
             continue
-        await publish(event, envelope, sentiment, model)
+        await publish(envelope, sentiment, model)
 
 
 @app.agent(valid_topic)
