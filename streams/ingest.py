@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 raw_topic = app.topic(*settings.raw_topics, partitions=settings.partitions)
 
 
-
 async def send_to_deadletter(
     rejection: Rejection, *, stage: str, topic: str, partition: int, offset: int, key: bytes | None, original: bytes
 ) -> None:
@@ -64,6 +63,7 @@ async def ingest(stream):
             continue
         envelope = {
             "mention": parsed.record,
+            # latin-1 maps every byte to one character: the raw key survives JSON for enrich-stage dead letters
             "raw_key": message.key.decode("latin-1") if message.key is not None else None,
             "text_truncated": parsed.text_truncated,
             "language": parsed.language,
