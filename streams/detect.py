@@ -42,6 +42,7 @@ counted_mentions = SeenKeys(
 )
 
 _watermarks: dict[int, float] = {}  # input partition -> latest event time seen (epoch seconds)
+_boundaries: dict[int, int] = {}  # input partition -> buckets starting before this may be closed
 _brands_by_partition: dict[int, set[str]] = {}
 
 
@@ -217,8 +218,14 @@ async def detect(stream):
         event_time = epoch(record["created_at"])
         if event_time > _watermarks.get(partition, float("-inf")):
             _watermarks[partition] = event_time
-        for brand in sorted(brands_in(partition)):
-            await close_buckets(brand, _watermarks[partition])
+        watermark = _watermarks[partition]
+        boundary = bucket_start(watermark - settings.lateness_s)
+        if boundary != _boundaries.get(partition):  # a bucket boundary passed: every brand here may close
+            _boundaries[partition] = boundary
+            for brand in sorted(brands_in(partition)):
+                await close_buckets(brand, watermark)
+        else:  # only this mention's brand can be behind (a brand seen for the first time)
+            await close_buckets(record["brand"], watermark)
 
 
 @app.page("/ascolta/windows")
