@@ -9,8 +9,16 @@ bucket after SIGKILL). The patched flush waits until the buffer is empty and not
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 from faust.transport.producer import ProducerBuffer
+
+log = logging.getLogger(__name__)
+
+# A commit waits this long at most for the buffer to drain; past it the commit goes ahead as Faust's own
+# flush would (and says so), rather than stalling the consumer behind a send that never completes.
+FLUSH_PATIENCE_S = 30.0
 
 _original_send_pending = ProducerBuffer._send_pending
 
@@ -24,8 +32,13 @@ async def _send_pending_counted(self: ProducerBuffer, fut) -> None:
 
 
 async def _flush_until_drained(self: ProducerBuffer) -> None:
-    """Return only when every buffered message has been handed to the Kafka producer."""
+    """Return when every buffered message has been handed to the Kafka producer (or after FLUSH_PATIENCE_S)."""
+    deadline = time.monotonic() + FLUSH_PATIENCE_S
     while self.size or getattr(self, "_ascolta_in_flight", 0):
+        if time.monotonic() > deadline:
+            log.warning("producer buffer not drained after %.0f s (%d buffered, %d in flight): committing anyway",
+                        FLUSH_PATIENCE_S, self.size, getattr(self, "_ascolta_in_flight", 0))
+            return
         if self.state != "running":
             raise RuntimeError("Cannot flush: Producer not Running")
         self.message_sent.clear()
