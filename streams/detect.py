@@ -71,13 +71,13 @@ def brands_in(partition: int) -> set[str]:
     return _brands_by_partition[partition]
 
 
-def count_mention(record: dict, partition: int, offset: int, now: float) -> None:
+def count_mention(record: dict, event_time: float, partition: int, offset: int, now: float) -> None:
     """Add one mention to its brand's bucket, exactly once (redeliveries and republished copies skipped)."""
     brand = record["brand"]
     mention_key = dedup_key(record)
     if counted_mentions.get(mention_key):
         return
-    start = bucket_start(epoch(record["created_at"]))
+    start = bucket_start(event_time)
     state = brand_states.get(brand)
     if state is None:
         state = new_brand_state(partition, start)
@@ -157,11 +157,12 @@ async def close_buckets(brand: str, watermark: float) -> None:
     history = state["history"]
     closed_keys = []
     for start in range(state["closed_through"], closable_until, settings.bucket_s):
-        stored = open_buckets.get(bucket_key(brand, start))
+        key = bucket_key(brand, start)
+        stored = open_buckets.get(key)
         digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
         if stored:
             history.append([start, digest.count, stored["offset"]])
-            closed_keys.append(bucket_key(brand, start))
+            closed_keys.append(key)
         decisions = detector.update(to_bucket(start, digest))
         if any(d.event == "opened" for d in decisions):
             incident = BucketDigest()
@@ -213,9 +214,9 @@ async def detect(stream):
         record = orjson.loads(event.value)
         partition, offset = event.message.partition, event.message.offset
         now = time.time()
-        counted_mentions.purge_if_due(partition, now)
-        count_mention(record, partition, offset, now)
         event_time = epoch(record["created_at"])
+        counted_mentions.purge_if_due(partition, now)
+        count_mention(record, event_time, partition, offset, now)
         if event_time > _watermarks.get(partition, float("-inf")):
             _watermarks[partition] = event_time
         watermark = _watermarks[partition]

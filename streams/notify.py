@@ -22,6 +22,7 @@ from .app import JSON_SCHEMA, alerts_deadletter_topic, alerts_topic, app, settin
 from .channels import Outcome, RateLimiter, RetryPolicy, deliver_with_retries, send_alert
 from .contracts import format_rfc3339, validate
 from .routing import Route, describe, load_routes, wants
+from .seen import SeenKeys
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,16 @@ POLICY = RetryPolicy(
     attempt_timeout_s=settings.delivery_timeout_s,
 )
 ROUTING_FIELDS = {"event_id": str, "incident_id": str, "brand": str, "kind": str, "event": str, "severity": (int, float)}
-PRUNE_EVERY_S = 3600.0
+RETENTION_S = settings.delivery_retention_days * 86400
 
 # "<event_id>|<route>" -> {"outcome": "delivered"|"deadlettered", "at": epoch seconds, "p": partition}
-deliveries = app.Table("notify-deliveries", default=None, schema=JSON_SCHEMA, partitions=settings.partitions)
+deliveries = SeenKeys(app, "notify-deliveries", horizon_s=RETENTION_S, partitions=settings.partitions,
+                      schema=JSON_SCHEMA, purge_every_s=3600.0)
 # "<incident_id>|<route>" -> {"at": epoch seconds, "p": partition}: the route has been told about the incident
-notified_incidents = app.Table("notify-incidents", default=None, schema=JSON_SCHEMA, partitions=settings.partitions)
+notified_incidents = SeenKeys(app, "notify-incidents", horizon_s=RETENTION_S, partitions=settings.partitions,
+                              schema=JSON_SCHEMA, purge_every_s=3600.0)
 
 _limiters = {route.name: RateLimiter(route.rate_per_second) for route in ROUTES}
-_last_prune: dict[int, float] = {}
 _http = None
 
 
@@ -115,8 +117,8 @@ async def deliver_once(route: Route, alert: dict, message) -> None:
     metrics.DELIVERY_SECONDS.labels(route.channel, route.name).observe(time.monotonic() - started)
     now = time.time()
     if outcome.delivered:
-        deliveries[key] = {"outcome": "delivered", "at": now, "p": message.partition}
-        notified_incidents[f"{alert['incident_id']}|{route.name}"] = {"at": now, "p": message.partition}
+        deliveries.add(key, partition=message.partition, now=now, outcome="delivered")
+        notified_incidents.add(f"{alert['incident_id']}|{route.name}", partition=message.partition, now=now)
         metrics.DELIVERIES.labels(route.channel, route.name, "delivered").inc()
         log.info("alert %s delivered on route %s (%s) after %d attempt(s) in %.2f s", alert["event_id"],
                  route.name, route.channel, outcome.attempts, time.monotonic() - started)
@@ -124,24 +126,11 @@ async def deliver_once(route: Route, alert: dict, message) -> None:
     record = deadletter_record(reason=outcome.reason, detail=outcome.detail, message=message, alert=alert,
                                route=route, outcome=outcome)
     await alerts_deadletter_topic.send(key=alert["event_id"].encode(), value=orjson.dumps(record))
-    deliveries[key] = {"outcome": "deadlettered", "at": now, "p": message.partition}
+    deliveries.add(key, partition=message.partition, now=now, outcome="deadlettered")
     metrics.DELIVERIES.labels(route.channel, route.name, "deadlettered").inc()
     metrics.ALERTS_DEADLETTERED.labels(route.channel, outcome.reason).inc()
     log.error("alert %s dead-lettered on route %s (%s): %s (%s)", alert["event_id"], route.name, route.channel,
               outcome.reason, outcome.detail)
-
-
-def prune(partition: int) -> None:
-    """Forget delivery records older than the retention, once an hour per partition, so the tables stay
-    bounded. Runs inside the stream (tombstones go to the partition the records were written to)."""
-    now = time.time()
-    if now - _last_prune.get(partition, 0.0) < PRUNE_EVERY_S:
-        return
-    _last_prune[partition] = now
-    horizon = now - settings.delivery_retention_days * 86400
-    for table in (deliveries, notified_incidents):
-        for key in [k for k, v in table.items() if v and v["p"] == partition and v["at"] < horizon]:
-            del table[key]
 
 
 async def handle(message) -> None:
@@ -165,7 +154,9 @@ async def handle(message) -> None:
 async def notify(stream):
     async for event in stream.events():
         await handle(event.message)
-        prune(event.message.partition)
+        now = time.time()  # delivery records older than the retention are forgotten, once an hour per partition
+        deliveries.purge_if_due(event.message.partition, now)
+        notified_incidents.purge_if_due(event.message.partition, now)
 
 
 @app.task

@@ -14,7 +14,6 @@ from faust.streams import _current_event
 
 log = logging.getLogger(__name__)
 
-PURGE_EVERY_S = 600.0
 
 
 @contextlib.contextmanager
@@ -34,9 +33,11 @@ def processing(event):
 class SeenKeys:
     """Keys with when and where they were first seen, forgotten after ``horizon_s``."""
 
-    def __init__(self, app: faust.App, name: str, *, horizon_s: float, partitions: int, schema: faust.Schema) -> None:
+    def __init__(self, app: faust.App, name: str, *, horizon_s: float, partitions: int, schema: faust.Schema,
+                 purge_every_s: float = 600.0) -> None:
         self.table = app.Table(name, default=None, schema=schema, partitions=partitions)
         self.horizon_s = horizon_s
+        self.purge_every_s = purge_every_s
         self._last_purge: dict[int, float] = {}
 
     def get(self, key: str) -> dict | None:
@@ -50,8 +51,8 @@ class SeenKeys:
         self.table[key] = {"at": now, "p": partition, **origin}
 
     def purge_if_due(self, partition: int, now: float) -> None:
-        """Drop this partition's keys older than the horizon, at most every ``PURGE_EVERY_S``."""
-        if now - self._last_purge.setdefault(partition, now) < PURGE_EVERY_S:
+        """Drop this partition's keys older than the horizon, at most every ``purge_every_s``."""
+        if now - self._last_purge.setdefault(partition, now) < self.purge_every_s:
             return
         self._last_purge[partition] = now
         horizon = now - self.horizon_s
