@@ -14,7 +14,7 @@ import pytest
 from streams.contracts import validate
 
 from .mentions import invalid_messages, valid_mentions
-from .workers import WorkerProcess, consume_until, create_topics, produce
+from .workers import WorkerProcess, consume_until, create_topics, produce, where_are
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +124,8 @@ def test_sigkill_mid_stream_loses_nothing_and_windows_recover(broker, worker):
 
     got = asyncio.run(consume_until(broker.url, [worker.topics["enriched"]], all_enriched, timeout=420,
                                     on_idle=worker.assert_alive))
-    assert {r["id"] for r in got[worker.topics["enriched"]]} == valid_ids
+    missing = valid_ids - {r["id"] for r in got[worker.topics["enriched"]]}
+    assert not missing, asyncio.run(where_are(broker.url, worker, missing))
 
     for _ in range(60):  # the detect agent trails the enrich agent by a little
         if worker_counts(worker) == expected:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.broker import free_port
@@ -153,3 +153,41 @@ async def consume_until(broker_url: str, topics: list[str], done, timeout: float
     finally:
         await consumer.stop()
     return records
+
+
+async def where_are(broker_url: str, worker: WorkerProcess, ids: set[str]) -> str:
+    """For a failed no-loss check: where each missing id is on raw/valid/dead-letter, and the committed offsets."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap(broker_url), auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    found: list[str] = []
+    try:
+        for stage in ("raw", "valid", "deadletter"):
+            topic = worker.topics[stage]
+            tps = [TopicPartition(topic, p) for p in range(int(worker.env["ASCOLTA_PARTITIONS"]))]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for tp, messages in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+                    for m in messages:
+                        text = m.value.decode(errors="replace")
+                        hits = [i for i in ids if f'"{i}"' in text]
+                        found += [f"{i} on {stage} {tp.partition}@{m.offset}" for i in hits]
+            found.append(f"{stage} end offsets: {sorted((tp.partition, o) for tp, o in ends.items())}")
+    finally:
+        await consumer.stop()
+    # OffsetFetch through a group consumer that never joins (Tansu rejects the admin client's request)
+    group = AIOKafkaConsumer(bootstrap_servers=bootstrap(broker_url), group_id=worker.env["ASCOLTA_APP_ID"],
+                             enable_auto_commit=False)
+    await group.start()
+    try:
+        for stage in ("raw", "valid"):
+            for partition in range(int(worker.env["ASCOLTA_PARTITIONS"])):
+                tp = TopicPartition(worker.topics[stage], partition)
+                found.append(f"committed {stage} {partition}: {await group.committed(tp)}")
+    finally:
+        await group.stop()
+    return "\n".join(found)
