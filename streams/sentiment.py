@@ -1,7 +1,8 @@
 """Multilingual sentiment classification for mentions: negative / neutral / positive with probabilities.
 
-The default model is multilingual-e5-small (converted offline by ``streams.model_build``) with a small
-logistic-regression head trained on UMSAB tweets in 8 languages (``streams/assets/sentiment_head.json``).
+The default model is multilingual-e5-small (converted offline by ``streams.model_build``), fine-tuned for
+sentiment by a committed LoRA adapter merged at build time (``streams/assets/sentiment_adapter.npz``), with a
+small logistic-regression head; both are trained on UMSAB tweets in 8 languages (``streams/assets/``).
 It runs on ONNX Runtime int8 by default; ``runtime="torch"`` runs the fp32 transformers model as a reference.
 Any other ``name_or_path`` loads a transformers sequence-classification model whose labels are mapped onto
 the three classes.

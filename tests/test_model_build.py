@@ -1,0 +1,54 @@
+"""The committed LoRA adapter is merged into the encoder exactly: W' = W + scale * B @ A, for every adapter."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from streams import model_build
+
+
+def tiny_bert() -> BertModel:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    return BertModel(config, add_pooling_layer=False).eval()
+
+
+def test_merge_adds_scaled_low_rank_updates(tmp_path):
+    model = tiny_bert()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    rng = np.random.default_rng(0)
+    adapted = {"encoder.layer.0.attention.self.query": (16, 16), "encoder.layer.1.intermediate.dense": (32, 16)}
+    arrays = {"scale": np.float32(2.0)}
+    for name, (out_features, in_features) in adapted.items():
+        arrays[f"{name}.lora_A"] = rng.normal(size=(4, in_features)).astype(np.float16)
+        arrays[f"{name}.lora_B"] = rng.normal(size=(out_features, 4)).astype(np.float16)
+    np.savez(tmp_path / "adapter.npz", **arrays)
+
+    model_build.merge_adapter(model, tmp_path / "adapter.npz")
+
+    for name, parameter in model.named_parameters():
+        module = name.removesuffix(".weight")
+        if module in adapted:
+            delta = 2.0 * arrays[f"{module}.lora_B"].astype(np.float32) @ arrays[f"{module}.lora_A"].astype(np.float32)
+            np.testing.assert_allclose(parameter.detach().numpy(), before[name].numpy() + delta, rtol=1e-6, atol=1e-5)
+        else:
+            assert torch.equal(parameter, before[name]), name
+
+
+def test_an_adapter_file_without_adapters_is_refused(tmp_path):
+    np.savez(tmp_path / "empty.npz", scale=np.float32(1.0))
+    with pytest.raises(ValueError, match="no LoRA adapters"):
+        model_build.merge_adapter(tiny_bert(), tmp_path / "empty.npz")
+
+
+def test_the_committed_adapter_fits_the_default_encoder():
+    adapter = np.load(model_build.asset_path(model_build.ADAPTER_ASSET))
+    a_names = [k for k in adapter.files if k.endswith(".lora_A")]
+    assert len(a_names) == 12 * 6  # every layer's q, k, v, attention output, intermediate and output projections
+    for key in a_names:
+        name = key.removesuffix(".lora_A")
+        rank = adapter[key].shape[0]
+        assert adapter[f"{name}.lora_B"].shape[1] == rank and adapter[key].dtype == np.float16
