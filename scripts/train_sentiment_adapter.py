@@ -67,29 +67,24 @@ def add_adapters(model, rank: int, scale: float, dropout: float) -> dict[str, Lo
 
 
 class SentimentModel(torch.nn.Module):
-    """Encoder -> e5 pooling (mean, L2-normalised, as served) -> linear head."""
+    """The served embedding (model_build.pooled_encoder: mean-pooled, L2-normalised) -> linear head."""
 
     def __init__(self, encoder):
         super().__init__()
-        self.encoder = encoder
+        self.pooled = model_build.pooled_encoder(encoder)
         self.head = torch.nn.Linear(encoder.config.hidden_size, 3)
 
     def forward(self, ids, mask):
-        states = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(states.dtype)
-        pooled = (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return self.head(torch.nn.functional.normalize(pooled, dim=-1) * 20.0)
+        return self.head(self.pooled(ids, mask) * 20.0)
 
 
 def encode(tokenizer, texts: list[str]) -> list[list[int]]:
     return [e.ids for e in tokenizer.encode_batch([model_build.QUERY_PREFIX + t for t in texts])]
 
 
-def batches(lengths: list[int], size: int, rng: random.Random | None) -> list[list[int]]:
-    """Length-sorted batches (little padding); shuffled in chunks for training, in order for evaluation."""
+def shuffled_batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Training batches: shuffled, then length-sorted within chunks of 50 batches (little padding)."""
     order = list(range(len(lengths)))
-    if rng is None:
-        return sentiment.length_batches(lengths, size)
     rng.shuffle(order)
     chunk = size * 50
     result = []
@@ -100,14 +95,9 @@ def batches(lengths: list[int], size: int, rng: random.Random | None) -> list[li
     return result
 
 
-def tensors(ids: list[list[int]], batch: list[int], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(ids[i]) for i in batch)
-    x = torch.full((len(batch), width), pad, dtype=torch.long)
-    m = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, i in enumerate(batch):
-        x[row, :len(ids[i])] = torch.tensor(ids[i])
-        m[row, :len(ids[i])] = 1
-    return x.to(device), m.to(device)
+def tensors(ids: list[list[int]], batch, pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    x, m = sentiment.padded([ids[i] for i in batch], pad)
+    return torch.from_numpy(x).to(device), torch.from_numpy(m).to(device)
 
 
 def evaluate(model, val: dict, pad: int, device) -> dict[str, float]:
@@ -116,7 +106,7 @@ def evaluate(model, val: dict, pad: int, device) -> dict[str, float]:
     with torch.inference_mode():
         for code, (ids, labels) in val.items():
             predicted = np.zeros(len(ids), np.int64)
-            for batch in batches([len(i) for i in ids], 64, None):
+            for batch in sentiment.length_batches([len(i) for i in ids], 64):
                 predicted[batch] = model(*tensors(ids, batch, pad, device)).argmax(-1).cpu().numpy()
             scores[code] = 100 * macro_f1(labels, predicted)
     model.train()
@@ -171,7 +161,7 @@ def main() -> int:
     step = 0
     for epoch in range(1, args.epochs + 1):
         running = 0.0
-        for batch in batches([len(i) for i in train_ids], args.batch_size, rng):
+        for batch in shuffled_batches([len(i) for i in train_ids], args.batch_size, rng):
             logits = model(*tensors(train_ids, batch, pad, device))
             loss = torch.nn.functional.cross_entropy(logits, labels_tensor[batch].to(device))
             optimiser.zero_grad()

@@ -113,12 +113,11 @@ async def _fetch_records_of_a_snapshot(self, consumer, active_partitions, timeou
     paused partitions, Faust dropped them as not active, and their position had already moved on: after a
     restart a worker then never saw the alerts waiting for it (2 of 4 notify restart runs once fix 2 was in).
     """
-    if active_partitions is None:  # client-only apps: every assigned partition, as Faust means it
-        return await _original_fetch_records(self, consumer, None, timeout=timeout, max_records=max_records)
-    partitions = frozenset(active_partitions)
-    if not partitions:
-        return {}
-    return await _original_fetch_records(self, consumer, partitions, timeout=timeout, max_records=max_records)
+    if active_partitions is not None:  # None: a client-only app, every assigned partition as Faust means it
+        active_partitions = frozenset(active_partitions)
+        if not active_partitions:
+            return {}
+    return await _original_fetch_records(self, consumer, active_partitions, timeout=timeout, max_records=max_records)
 
 
 async def _add_gap_logged(self: Consumer, tp, offset_from: int, offset_to: int) -> None:

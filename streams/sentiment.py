@@ -79,6 +79,17 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarr
         yield order[start : start + batch_size]
 
 
+def padded(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists -> (ids, attention mask), int64, right-padded to the longest; the encoder's input."""
+    width = max(len(ids) for ids in sequences)
+    ids = np.full((len(sequences), width), pad_id, np.int64)
+    mask = np.zeros((len(sequences), width), np.int64)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1
+    return ids, mask
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
@@ -174,14 +185,7 @@ class E5Embedder:
         encodings = self.tokenizer.encode_batch([model_build.QUERY_PREFIX + text for text in texts])
         embeddings = np.zeros((len(texts), self.dim), np.float32)
         for batch in length_batches([len(e.ids) for e in encodings], BATCH_SIZE):
-            width = max(len(encodings[i].ids) for i in batch)
-            ids = np.full((len(batch), width), self.pad_id, np.int64)
-            mask = np.zeros((len(batch), width), np.int64)
-            for row, i in enumerate(batch):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            embeddings[batch] = self._embed(ids, mask)
+            embeddings[batch] = self._embed(*padded([encodings[i].ids for i in batch], self.pad_id))
         return embeddings
 
 
