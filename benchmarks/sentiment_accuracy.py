@@ -1,6 +1,7 @@
 """Macro-F1 of a sentiment model on UMSAB val, per language and mean.
 
     .venv/bin/python benchmarks/sentiment_accuracy.py [--runtime onnx|torch] [--model default] [--data-dir D]
+    .venv/bin/python benchmarks/sentiment_accuracy.py --agreement   # ONNX int8 vs the torch fp32 reference
 
 UMSAB (Barbieri et al. 2022) is read from ../shared/data/umsab relative to the project root (override with
 --umsab); when it is absent the benchmark says so and exits 0, since the project must not depend on it.
@@ -55,10 +56,14 @@ def main() -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--runtime", default="onnx", choices=sentiment.RUNTIMES)
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR)))
+    parser.add_argument("--agreement", action="store_true",
+                        help="instead: how far the default ONNX int8 runtime is from the torch fp32 reference")
     args = parser.parse_args()
     if not args.umsab.is_dir():
         print(f"UMSAB not found at {args.umsab}; skipping the sentiment accuracy benchmark")
         return 0
+    if args.agreement:
+        return agreement(args)
 
     classifier = sentiment.load_classifier(args.model, data_dir=args.data_dir, runtime=args.runtime)
     print(f"model {classifier.model_id} {classifier.version}; UMSAB {args.split} from {args.umsab}")
@@ -72,6 +77,22 @@ def main() -> int:
         print(f"  {code}  {language:<11} n={len(texts):<5} macro-F1 {scores[code]:5.1f}")
     print(f"  mean macro-F1 {np.mean(list(scores.values())):.2f} over {len(scores)} languages "
           f"({total} texts in {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def agreement(args: argparse.Namespace) -> int:
+    """Labels and probabilities of the ONNX int8 runtime against the torch fp32 reference, on every val text."""
+    texts = [text for language in UMSAB_LANGUAGES for text in read_split(args.umsab / language, args.split)[0]]
+    onnx, reference = (
+        np.array([[r.probabilities[k] for k in sentiment.LABELS] for r in
+                  sentiment.load_classifier("default", data_dir=args.data_dir, runtime=runtime).classify(texts)])
+        for runtime in ("onnx", "torch")
+    )
+    drift = np.abs(onnx - reference).max(axis=1)
+    same = np.mean(onnx.argmax(1) == reference.argmax(1))
+    print(f"ONNX int8 vs torch fp32 on {len(texts)} UMSAB {args.split} texts: same label {100 * same:.1f}%; "
+          f"largest probability difference per text: median {np.median(drift):.3f}, "
+          f"p99 {np.quantile(drift, 0.99):.3f}, max {drift.max():.3f}")
     return 0
 
 

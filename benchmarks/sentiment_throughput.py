@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/sentiment_throughput.py [--data-dir D] [--texts 1024]
 
+Then ``ascolta classify`` itself on every UMSAB val text (one file, all 8 languages, in file order): the
+command's own rate after loading, its load time and wall time, and its peak RSS.
+
 Each runtime runs in its own subprocess so peak RSS (ru_maxrss) is its own. Texts are UMSAB val tweets
 when ../shared/data/umsab exists, else generated multilingual sentences; all distinct, so the per-call
 deduplication does not flatter the numbers. A "batch" is how many texts the caller passes to classify();
@@ -14,8 +17,10 @@ import json
 import os
 import platform
 import resource
+import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,6 +72,29 @@ def measure(runtime: str, data_dir: Path, count: int) -> dict:
     return {"version": classifier.version, "load_s": load_s, "rates": rates, "peak_rss_mib": peak_rss_mib}
 
 
+def classify_command(data_dir: Path) -> dict | None:
+    """Run ``ascolta classify FILE`` over the UMSAB val texts; None without the data."""
+    if not UMSAB.is_dir():
+        return None
+    texts = [text for language in UMSAB_LANGUAGES for text in read_split(UMSAB / language, "val")[0]]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "umsab-val.txt"
+        path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+        started = time.monotonic()
+        child = subprocess.run(
+            [sys.executable, "-m", "streams.cli", "classify", str(path)], cwd=ROOT, capture_output=True, text=True,
+            check=True, env={**os.environ, "ASCOLTA_DATA_DIR": str(data_dir)},
+        )
+        wall_s = time.monotonic() - started
+    if len(child.stdout.splitlines()) != len(texts):
+        raise RuntimeError(f"ascolta classify wrote {len(child.stdout.splitlines())} lines for {len(texts)} texts")
+    loaded = re.search(r"loaded .* in ([\d.]+)s", child.stderr)
+    rate = re.search(r"classified (\d+) texts in ([\d.]+)s \((\d+) texts/s\)", child.stderr)
+    return {"texts": len(texts), "load_s": float(loaded.group(1)), "classify_s": float(rate.group(2)),
+            "rate": int(rate.group(3)), "wall_s": wall_s,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR)))
@@ -81,6 +109,7 @@ def main() -> int:
     import onnxruntime
     import torch
 
+    command = classify_command(args.data_dir)  # first: RUSAGE_CHILDREN's peak RSS is then its own
     texts, source = benchmark_texts(args.texts)
     print(f"setup: {cpu_name()}, {sentiment.available_cores()} cores available, Python {platform.python_version()}, "
           f"onnxruntime {onnxruntime.__version__}, torch {torch.__version__}")
@@ -97,6 +126,10 @@ def main() -> int:
         rates = "".join(f"{result['rates'][str(b)]:>8.1f} t/s" for b in BATCH_SIZES)
         print(f"{result['version'].rsplit('-', 2)[-2] + '-' + result['version'].rsplit('-', 1)[-1]:<22}"
               f"{result['load_s']:>8.1f}{rates}{result['peak_rss_mib']:>8.0f} MiB")
+    if command:
+        print(f"ascolta classify, {command['texts']} UMSAB val texts (one file): {command['rate']} texts/s after "
+              f"{command['load_s']:.1f}s loading (model check included); {command['wall_s']:.1f}s wall in all, "
+              f"peak RSS {command['peak_rss_mib']:.0f} MiB")
     return 0
 
 

@@ -52,3 +52,28 @@ def test_the_committed_adapter_fits_the_default_encoder():
         name = key.removesuffix(".lora_A")
         rank = adapter[key].shape[0]
         assert adapter[f"{name}.lora_B"].shape[1] == rank and adapter[key].dtype == np.float16
+
+
+def test_a_soup_of_runs_merges_to_the_mean_of_their_updates(tmp_path):
+    """scripts/train_sentiment_adapter.py averages several seeds' fine-tunes as one rank-stacked adapter."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_sentiment_adapter.py"
+    spec = importlib.util.spec_from_file_location("train_sentiment_adapter", script)
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    rng = np.random.default_rng(1)
+    name = "encoder.layer.0.output.dense"  # 32 -> 16
+    runs = [{name: (rng.normal(size=(4, 32)).astype(np.float32), rng.normal(size=(16, 4)).astype(np.float32))}
+            for _ in range(3)]
+    np.savez(tmp_path / "soup.npz", **trainer.soup(runs, scale=2.0))
+    model = tiny_bert()
+    before = model.get_parameter(f"{name}.weight").detach().clone().numpy()
+
+    model_build.merge_adapter(model, tmp_path / "soup.npz")
+
+    mean_update = np.mean([2.0 * b.astype(np.float16).astype(np.float32) @ a.astype(np.float16).astype(np.float32)
+                           for a, b in (run[name] for run in runs)], axis=0)
+    np.testing.assert_allclose(model.get_parameter(f"{name}.weight").detach().numpy(), before + mean_update,
+                               rtol=1e-5, atol=1e-5)
