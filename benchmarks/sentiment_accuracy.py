@@ -40,6 +40,11 @@ def read_split(folder: Path, split: str) -> tuple[list[str], np.ndarray]:
     return texts, labels
 
 
+def all_texts(umsab: Path, split: str) -> list[str]:
+    """Every text of one split, language after language in UMSAB_LANGUAGES order."""
+    return [text for language in UMSAB_LANGUAGES for text in read_split(umsab / language, split)[0]]
+
+
 def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int = 3) -> float:
     scores = []
     for c in range(classes):
@@ -82,7 +87,7 @@ def main() -> int:
 
 def agreement(args: argparse.Namespace) -> int:
     """Labels and probabilities of the ONNX int8 runtime against the torch fp32 reference, on every val text."""
-    texts = [text for language in UMSAB_LANGUAGES for text in read_split(args.umsab / language, args.split)[0]]
+    texts = all_texts(args.umsab, args.split)
     onnx, reference = (
         np.array([[r.probabilities[k] for k in sentiment.LABELS] for r in
                   sentiment.load_classifier("default", data_dir=args.data_dir, runtime=runtime).classify(texts)])

