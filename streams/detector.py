@@ -23,11 +23,13 @@ one-sided CUSUM of the clipped, standardised per-bucket residual watches for sus
 or three times the usual volume with no single window out of the ordinary (a product launch, an outage
 that keeps people talking), which the burst budget below would otherwise always excuse. The baseline
 learns only from winsorised counts and the dispersion not at all during an incident, so a spike cannot raise
-its own baseline. Sentiment, when known, is a beta-binomial test of the pooled negative (positive) share
-against the brand's own share. Unknown sentiment (None) carries no information: volume decides alone, and
-then must also beat the brand's own routine bursts (its largest burst at that window over the last
-``budget_memory_days``, in units of its typical window), which keeps bursty brands from paging the team
-for what they do every week. A sustained shift is not a burst, so it opens without that budget.
+its own baseline. Sentiment, when known, is a beta-binomial test of the negative (positive) share of each
+window's mentions against the brand's own share, added to that window's volume surprise: a surge whose own
+mentions turn negative opens as soon as the two together are strong enough, even while a young brand's
+cautious dispersion keeps the volume test alone mild. Unknown sentiment (None) carries no information:
+volume decides alone, and then must also beat the brand's own routine bursts (its largest burst at that
+window over the last ``budget_memory_days``, in units of its typical window), which keeps bursty brands
+from paging the team for what they do every week. A sustained shift is not a burst, so it opens without that budget.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
@@ -73,8 +76,10 @@ class DetectorConfig:
     alpha_prior_weight_s: float = 86_400.0
     alpha_floor: float = 0.01
     warmup_s: float = 1_800.0  # no incident opens before this much history (the prior does the rest)
-    # Evidence thresholds in -log10 p. Volume corroborated by a shift in tone opens at open_surprise;
-    # volume alone (sentiment unknown) needs more (chosen by leave-one-series-out on NAB, see benchmarks/).
+    # Evidence thresholds in -log10 p. With sentiment known, a window opens when its volume and share
+    # surprises add up to open_surprise + share_surprise, the share one at least share_surprise (a share
+    # surprise of open_surprise opens on steady volume); volume alone (sentiment unknown) needs
+    # volume_only_surprise (chosen by leave-one-series-out on NAB, see benchmarks/).
     open_surprise: float = 6.0
     volume_only_surprise: float = 8.0
     calm_surprise: float = 2.0
@@ -312,15 +317,29 @@ class _Evidence:
 
     volume: float  # best -log10 p over the windows holding at least min_open_count mentions
     recent_volume: float  # best -log10 p over the windows no longer than calm_s: is it calm again?
-    observed: int  # mentions in that window
+    observed: int  # mentions in the window that carries the decision (the best volume window when calm)
     expected: float  # baseline for that window
     beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
     shifted: bool  # the sustained-shift statistic is past its threshold
-    negative: float  # negative-share surprise (0 when sentiment is unknown)
+    negative: float  # negative-share surprise behind that window (0 when sentiment is unknown)
     positive: float
     sentiment_known: bool
     negative_share: float
     reach_ratio: float
+    crisis: float = 0.0  # best volume + negative-share evidence of a window that makes a crisis, else 0
+    opportunity: float = 0.0  # the same for a positive surge with no negative shift
+
+
+class _Window(NamedTuple):
+    """One window's numbers, as an alert reports them."""
+
+    window: int  # buckets
+    observed: int
+    expected: float
+    negative: float  # negative-share surprise of the mentions behind the window
+    positive: float
+    mentions: int  # mentions behind the share test (0: sentiment unknown)
+    negatives: int
 
 
 @dataclass
@@ -573,10 +592,43 @@ class BrandDetector:
             self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
         return self._thresholds
 
+    def _tone(self, window: int) -> tuple[int, int, int]:
+        """(mentions, negative, positive) behind the last ``window`` buckets: at most calm_s back, so that a
+        past burst cannot keep the tone "up" for hours, and further back until share_pool_min labelled
+        mentions make a share test meaningful. Stops at a bucket of unknown sentiment."""
+        n = k_neg = k_pos = 0
+        span = min(window, self._calm_buckets)
+        for i, row in enumerate(reversed(self.s.recent), start=1):
+            if row[_COUNT] == 0:
+                continue  # an empty bucket says nothing about the share
+            if row[_NEGATIVE] < 0:
+                break
+            n += int(row[_COUNT])
+            k_neg += int(row[_NEGATIVE])
+            k_pos += int(row[_POSITIVE])
+            if i >= span and n >= self.config.share_pool_min:
+                break
+        return n, k_neg, k_pos
+
     def _evidence(self, bucket: Bucket) -> _Evidence:
+        """Volume per window; with sentiment known, the tone of the same window's mentions next to it.
+
+        Volume and tone are judged together, window by window: a surge whose own mentions turn negative
+        is a crisis once the two surprises add up to open_surprise + share_surprise (each -log10 p, so the
+        sum is the evidence of both), with the share test at least at share_surprise. A young brand's
+        cautious volume test then does not hold back a surge that is plainly negative, while buzz with
+        the usual tone (no share shift) still raises nothing."""
         s, c = self.s, self.config
         thresholds = self._volume_thresholds()
-        volume, chosen, beyond, recent_volume = 0.0, (1, bucket.count, s.recent[-1][_EXPECTED]), False, 0.0
+        sentiment_known = bucket.count == 0 or bucket.negative is not None
+        base_neg, base_pos, labelled = self._baseline_shares()
+        concentration = min(c.share_concentration, labelled + 3.0)
+        joint = c.open_surprise + c.share_surprise
+        tones: dict[int, tuple[int, float, float]] = {}  # span -> (mentions, negative, positive surprise)
+        volume, beyond, recent_volume = 0.0, False, 0.0
+        shown = _Window(1, bucket.count, s.recent[-1][_EXPECTED], 0.0, 0.0, 0, 0)
+        crisis = opportunity = 0.0
+        crisis_window = opportunity_window = None
         for slot, (window, total_x, total_mu) in enumerate(self._sums):
             surprise = 0.0
             size = self._size(window)
@@ -588,70 +640,84 @@ class BrandDetector:
                 recent_volume = max(recent_volume, surprise)
             burst = (total_x - total_mu) / size  # extra mentions, in the brand's typical window
             s.day_max[slot] = max(s.day_max[slot], burst)
-            if total_x >= c.min_open_count:
-                exceeds = surprise >= c.volume_only_surprise and burst > thresholds[slot]
-                if (exceeds, surprise) > (beyond, volume):
-                    volume, chosen, beyond = surprise, (window, int(total_x), total_mu), exceeds
-        pooled_window, observed, expected = chosen
-        negative = positive = share = 0.0
-        n = 0
-        if bucket.count == 0 or bucket.negative is not None:
-            base_neg, base_pos, labelled = self._baseline_shares()
-            concentration = min(self.config.share_concentration, labelled + 3.0)
-            k_neg = k_pos = 0
-            # The tone of the mentions behind the surge: pooled over the window that carries the volume
-            # evidence (at most calm_s, so that a past burst cannot keep the tone "up" for hours), and
-            # further back until enough mentions make a share test meaningful.
-            for i, row in enumerate(reversed(s.recent), start=1):
-                if row[_COUNT] == 0:
-                    continue  # an empty bucket says nothing about the share
-                if row[_NEGATIVE] < 0:
-                    break
-                n += int(row[_COUNT])
-                k_neg += int(row[_NEGATIVE])
-                k_pos += int(row[_POSITIVE])
-                if i >= min(pooled_window, self._calm_buckets) and n >= self.config.share_pool_min:
-                    break
-            if n > 0:
-                share = k_neg / n
-                negative = share_surprise(k_neg, n, base_neg, concentration)
-                positive = share_surprise(k_pos, n, base_pos, concentration)
+            if total_x < c.min_open_count:
+                continue
+            negative = positive = 0.0
+            n = k_neg = 0
+            if sentiment_known:
+                span = min(window, self._calm_buckets)
+                if span not in tones:
+                    n, k_neg, k_pos = self._tone(window)
+                    tones[span] = (
+                        n,
+                        k_neg,
+                        share_surprise(k_neg, n, base_neg, concentration),
+                        share_surprise(k_pos, n, base_pos, concentration),
+                    )
+                n, k_neg, negative, positive = tones[span]
+            row = _Window(window, int(total_x), total_mu, negative, positive, n, k_neg)
+            exceeds = surprise >= c.volume_only_surprise and burst > thresholds[slot]
+            if (exceeds, surprise) > (beyond, volume):
+                volume, beyond, shown = surprise, exceeds, row
+            # A sustained shift counts as a significant surge whatever the window's own surprise.
+            surge = max(surprise, c.open_surprise) if s.shift >= c.shift_threshold else surprise
+            if negative >= c.share_surprise and (surge + negative >= joint or negative >= c.open_surprise):
+                if surprise + negative > crisis:
+                    crisis, crisis_window = surprise + negative, row
+            elif positive >= c.share_surprise and surge + positive >= joint and surprise + positive > opportunity:
+                opportunity, opportunity_window = surprise + positive, row
+        if crisis_window is not None:
+            shown = crisis_window
+        elif opportunity_window is not None:
+            shown = opportunity_window
+        elif sentiment_known and not shown.mentions:  # a quiet bucket: its tone is still known and shown
+            n, k_neg, _ = self._tone(shown.window)
+            negative = share_surprise(k_neg, n, base_neg, concentration)
+            shown = shown._replace(negative=negative, mentions=n, negatives=k_neg)
+        n = shown.mentions
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
-        shifted = s.shift >= c.shift_threshold
         return _Evidence(
-            volume, recent_volume, observed, expected, beyond, shifted, negative, positive, n > 0, share, reach_ratio
+            volume=volume,
+            recent_volume=recent_volume,
+            observed=shown.observed,
+            expected=shown.expected,
+            beyond_routine=beyond,
+            shifted=s.shift >= c.shift_threshold,
+            negative=shown.negative,
+            positive=shown.positive,
+            sentiment_known=sentiment_known and n > 0,
+            negative_share=shown.negatives / n if n else 0.0,
+            reach_ratio=reach_ratio,
+            crisis=crisis,
+            opportunity=opportunity,
         )
 
     def _classify(self, ev: _Evidence) -> tuple[str | None, float]:
         """(kind, severity) for this bucket's evidence; kind None when it is not alert-worthy (buzz, noise).
 
         Volume alone (sentiment unknown) must reach volume_only_surprise and beat the brand's routine
-        bursts, or be a sustained shift. With sentiment known, a significant surge (open_surprise, or a
-        sustained shift) is enough when the negative share is up (crisis) or the positive share is up and the
-        negative is not (opportunity): a shift in tone is not routine. A surge with the usual tone is buzz
-        and raises nothing.
+        bursts, or be a sustained shift. With sentiment known, a window whose surge and shift in tone add up
+        (see _evidence) opens a crisis (negative share up) or an opportunity (positive share up, negative
+        not); so does a sharply negative share on steady volume. A surge with the usual tone is buzz and
+        raises nothing.
         """
-        c = self.config
         if not ev.sentiment_known:
-            return ("crisis", self._severity(ev)) if ev.beyond_routine or ev.shifted else (None, 0.0)
-        significant = ev.volume >= c.open_surprise or ev.shifted
-        negative_up = ev.negative >= c.share_surprise
-        if significant and negative_up:
-            return "crisis", self._severity(ev)
-        if significant and ev.positive >= c.share_surprise:
-            return "opportunity", self._severity(ev)
-        if ev.observed >= c.min_open_count and ev.negative >= c.open_surprise:
-            # The brand's share turns sharply negative on steady volume: still a crisis.
-            return "crisis", self._severity(ev)
+            if ev.beyond_routine or ev.shifted:
+                return "crisis", self._severity(ev.volume, ev)
+            return None, 0.0
+        if ev.crisis:
+            return "crisis", self._severity(ev.crisis, ev)
+        if ev.opportunity:
+            return "opportunity", self._severity(ev.opportunity, ev)
         return None, 0.0
 
     @staticmethod
-    def _severity(ev: _Evidence) -> float:
-        """Evidence in -log10 p units: volume + negative-share surprise, plus a reach bonus (log2 of the ratio)."""
+    def _severity(evidence: float, ev: _Evidence) -> float:
+        """Evidence in -log10 p units (volume + share surprise), plus a reach bonus (log2 of the ratio)."""
         reach_bonus = max(0.0, math.log2(ev.reach_ratio)) if ev.reach_ratio > 0 else 0.0
-        return round(ev.volume + ev.negative + reach_bonus, 3)
+        return round(evidence + reach_bonus, 3)
 
     # -------------------------------------------------------------------------------- lifecycle
 

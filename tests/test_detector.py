@@ -117,6 +117,25 @@ def test_negative_burst_opens_a_crisis_within_two_buckets():
     assert first.observed > first.expected and 0 < first.confidence <= 1
 
 
+@pytest.mark.parametrize("tone", ["negative", "usual"])
+def test_a_young_brand_judges_volume_and_tone_together(tone):
+    """Twelve hours of history: the dispersion prior still makes one bucket at 7x only mildly surprising.
+    A burst whose own mentions turn negative must still open within two buckets (over 30 seeds; with the
+    volume and tone tests applied separately, 9 of them took a third bucket); the same burst in the usual
+    tone is buzz and opens no crisis."""
+    n, burst = 144, np.array([35, 40, 45, 45, 45, 45])
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        counts = counts_for(rng, np.full(n, 5.0))
+        share = np.r_[np.full(n, 0.2), np.full(len(burst), 0.65 if tone == "negative" else 0.2)]
+        crises = [d for d in run(make_buckets(rng, np.r_[counts, burst], share)) if d.kind == "crisis"]
+        if tone == "usual":
+            assert not crises, f"seed {seed}: buzz opened a crisis"
+            continue
+        assert crises and crises[0].event == "opened", f"seed {seed}: the burst raised nothing"
+        assert n <= index_of(crises[0]) <= n + 1, f"seed {seed}: opened {index_of(crises[0]) - n} buckets in"
+
+
 def test_positive_viral_burst_is_not_a_crisis():
     rng = np.random.default_rng(2)
     counts, n = mid_size_history(rng)
@@ -194,6 +213,12 @@ def test_a_sustained_rise_below_the_routine_bursts_is_caught_by_the_shift_test()
     assert opened_in_rise(replace(CONFIG, shift_threshold=math.inf)) == []
     caught = opened_in_rise(CONFIG)
     assert len(caught) == 1 and 12 <= caught[0] < rise_len, caught
+
+    # With sentiment known, the same rise in the usual tone is buzz; turning negative, it is a crisis.
+    usual = run(make_buckets(rng, counts, 0.15))
+    assert not [d for d in usual if d.kind == "crisis" and index_of(d) >= n]
+    negative = run(make_buckets(rng, counts, np.r_[np.full(n, 0.15), np.full(rise_len, 0.3)]))
+    assert [d for d in negative if d.event == "opened" and d.kind == "crisis" and index_of(d) >= n]
 
 
 def test_sparse_brand_poisson_noise_raises_nothing_over_a_month():

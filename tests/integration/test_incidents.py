@@ -17,10 +17,11 @@ pytestmark = pytest.mark.integration
 # Twelve hours of history. With only about five hours the detector's young-brand caution (a wide dispersion
 # prior) delayed the opening by up to three buckets at some start times (measured with the real model).
 HOURS = 12.0
-# The history starts at 06:50 UTC yesterday, so every run sees the same mentions. How many buckets the
-# opening takes depends on where the crisis falls against the 5-minute buckets and the sample's rhythm:
-# replayed offline (same detector, same model) with starts 2 minutes apart from 06:50 to 07:00 it opened
-# 0, 5, 10, 10, 20 and 5 minutes in; a clock-based start made this test fail at unlucky times.
+# The history starts at 06:50 UTC yesterday, so every run sees the same mentions. Replayed offline (same
+# detector, same model), starts 2 minutes apart from 06:50 to 07:00 and every three hours from 00:10 open the
+# crisis in its first or second bucket. With a start at 00:10 this test cannot pass for another reason: the
+# crisis falls at 09:00, the young brand's daily profile has not seen a morning yet, and the incident resolves
+# only in the stream's last bucket, which a worker closes when later mentions arrive (there are none).
 
 
 def by_brand(records: list[dict]) -> list[tuple[bytes, bytes]]:
@@ -60,10 +61,11 @@ def test_restart_mid_incident_keeps_one_incident(broker, worker):
     assert len(opened_ids) == 1, crisis_alerts
     (incident_id,) = opened_ids
     assert all(a["incident_id"] == incident_id for a in crisis_alerts), crisis_alerts
-    assert [a["event"] for a in crisis_alerts][-1] == "resolved"
+    lifecycle = [(a["event"], a["event_id"], a["at"], a["emitted_at"]) for a in crisis_alerts]
+    assert lifecycle[-1][0] == "resolved", lifecycle
     opened = next(a for a in crisis_alerts if a["event"] == "opened")
     opened_at = datetime.fromisoformat(opened["at"])
-    assert crisis.start <= opened_at <= crisis.start + timedelta(minutes=10), (opened["at"], crisis.start)
+    assert crisis.start <= opened_at <= crisis.start + timedelta(minutes=5), (opened["at"], crisis.start)
     assert opened["explanation"]["volume_ratio"] > 3
     assert opened["explanation"]["negative_share"] > opened["explanation"]["baseline_negative_share"]
     quiet = {a["brand"] for a in got[alerts_topic] if a["kind"] == "crisis"} - {CRISIS_BRAND}
