@@ -523,9 +523,11 @@ class BrandDetector:
             self._learn_dispersion()
         q = self._share_rate
         if learn_share and bucket.negative is not None and bucket.count > 0:
-            s.neg_sum = s.neg_sum * (1 - q) + bucket.negative
-            s.pos_sum = s.pos_sum * (1 - q) + (bucket.positive or 0)
-            s.labelled_sum = s.labelled_sum * (1 - q) + bucket.count
+            # Weighted like the winsorised count: a surge's mentions cannot outvote days of ordinary ones.
+            weight = min(1.0, x_w / bucket.count)
+            s.neg_sum = s.neg_sum * (1 - q) + weight * bucket.negative
+            s.pos_sum = s.pos_sum * (1 - q) + weight * (bucket.positive or 0)
+            s.labelled_sum = s.labelled_sum * (1 - q) + weight * bucket.count
         if bucket.count > 0:
             per_mention = bucket.reach / bucket.count
             typical = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 5 else per_mention
