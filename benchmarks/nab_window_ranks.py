@@ -65,6 +65,10 @@ def events(trace: list[tuple[float, float]], first: int) -> list[tuple[int, int,
     return [tuple(e) for e in found]
 
 
+def overlaps(event: tuple[int, int, float, float], window: tuple[int, int]) -> bool:
+    return event[0] <= window[1] and event[1] >= window[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="NAB folder (default ../shared/data/nab)")
@@ -88,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         windows = window_rows([row[0] for row in rows], labels[name])
         probation = min(math.floor(0.15 * len(rows)), 750)
         found = events(trace, probation)
-        unlabelled = [e for e in found if not any(a <= e[0] <= b or a <= e[1] <= b for a, b in windows)]
+        unlabelled = [e for e in found if not any(overlaps(e, w) for w in windows)]
         for k, (a, b) in enumerate(windows):
-            inside = [e for e in found if a <= e[0] <= b or a <= e[1] <= b]
+            inside = [e for e in found if overlaps(e, (a, b))]
             best_surprise = max((e[2] for e in inside), default=0.0)
             best_ratio = max((e[3] for e in inside), default=0.0)
             above_surprise = sum(e[2] > best_surprise for e in unlabelled)

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"setup: sample stream, {args.hours:g} h per run, default model from {args.data_dir}, "
           f"detector defaults, {len(STARTS)} start times (UTC)")
     labels: dict[str, str] = {}
-    worst = 0
+    opening_buckets: list[int | None] = []
     with tempfile.TemporaryDirectory() as folder:
         for start in STARTS:
             crisis = next(b for b in bursts(start, hours=args.hours) if b.kind == "crisis")
@@ -73,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 at = datetime.fromisoformat(first["at"].replace("Z", "+00:00"))
                 bucket_no = int((at - crisis.start).total_seconds() // 300) + 1
-            worst = max(worst, bucket_no or 10**6)
-            others = ", ".join(f"{e['brand']} {e['kind']} at {e['at'][11:16]}" for e in opened if e["brand"] != CRISIS_BRAND)
+            opening_buckets.append(bucket_no)
+            others = ", ".join(
+                f"{e['brand']} {e['kind']} at {e['at'][11:16]}" for e in opened if e["brand"] != CRISIS_BRAND
+            )
             print(f"start {start:%H:%M}: crisis at {crisis.start:%H:%M} opened in bucket {bucket_no or 'never'}"
                   f"; other brands: {others or 'none'}", flush=True)
-    print(f"worst case: bucket {worst if worst < 10**6 else 'never'} of the crisis")
+    worst = "never" if None in opening_buckets else max(opening_buckets)
+    print(f"worst case: bucket {worst} of the crisis")
     return 0
 
 

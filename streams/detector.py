@@ -38,8 +38,8 @@ import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,6 @@ class _Evidence:
     beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
     shifted: bool  # the sustained-shift statistic is past its threshold
     negative: float  # negative-share surprise behind that window (0 when sentiment is unknown)
-    positive: float
     sentiment_known: bool
     negative_share: float
     reach_ratio: float
@@ -337,7 +336,6 @@ class _Window(NamedTuple):
     observed: int
     expected: float
     negative: float  # negative-share surprise of the mentions behind the window
-    positive: float
     mentions: int  # mentions behind the share test (0: sentiment unknown)
     negatives: int
 
@@ -594,12 +592,11 @@ class BrandDetector:
             self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
         return self._thresholds
 
-    def _tone(self, window: int) -> tuple[int, int, int]:
-        """(mentions, negative, positive) behind the last ``window`` buckets: at most calm_s back, so that a
-        past burst cannot keep the tone "up" for hours, and further back until share_pool_min labelled
+    def _tone(self, span: int) -> tuple[int, int, int]:
+        """(mentions, negative, positive) behind the last ``span`` buckets (callers cap it at calm_s, so that a
+        past burst cannot keep the tone "up" for hours), and further back until share_pool_min labelled
         mentions make a share test meaningful. Stops at a bucket of unknown sentiment."""
         n = k_neg = k_pos = 0
-        span = min(window, self._calm_buckets)
         for i, row in enumerate(reversed(self.s.recent), start=1):
             if row[_COUNT] == 0:
                 continue  # an empty bucket says nothing about the share
@@ -626,9 +623,19 @@ class BrandDetector:
         base_neg, base_pos, labelled = self._baseline_shares()
         concentration = min(c.share_concentration, labelled + 3.0)
         joint = c.open_surprise + c.share_surprise
-        tones: dict[int, tuple[int, float, float]] = {}  # span -> (mentions, negative, positive surprise)
+        tones: dict[int, tuple[int, int, float, float]] = {}  # span -> (mentions, negatives, surprises -, +)
+
+        def tone(window: int) -> tuple[int, int, float, float]:
+            """The share tests on the mentions behind ``window``; windows longer than calm_s share one pool."""
+            span = min(window, self._calm_buckets)
+            if span not in tones:
+                n, k_neg, k_pos = self._tone(span)
+                neg = share_surprise(k_neg, n, base_neg, concentration)
+                tones[span] = (n, k_neg, neg, share_surprise(k_pos, n, base_pos, concentration))
+            return tones[span]
+
         volume, beyond, recent_volume = 0.0, False, 0.0
-        shown = _Window(1, bucket.count, s.recent[-1][_EXPECTED], 0.0, 0.0, 0, 0)
+        shown = _Window(1, bucket.count, s.recent[-1][_EXPECTED], 0.0, 0, 0)
         crisis = opportunity = 0.0
         crisis_window = opportunity_window = None
         for slot, (window, total_x, total_mu) in enumerate(self._sums):
@@ -644,20 +651,8 @@ class BrandDetector:
             s.day_max[slot] = max(s.day_max[slot], burst)
             if total_x < c.min_open_count:
                 continue
-            negative = positive = 0.0
-            n = k_neg = 0
-            if sentiment_known:
-                span = min(window, self._calm_buckets)
-                if span not in tones:
-                    n, k_neg, k_pos = self._tone(window)
-                    tones[span] = (
-                        n,
-                        k_neg,
-                        share_surprise(k_neg, n, base_neg, concentration),
-                        share_surprise(k_pos, n, base_pos, concentration),
-                    )
-                n, k_neg, negative, positive = tones[span]
-            row = _Window(window, int(total_x), total_mu, negative, positive, n, k_neg)
+            n, k_neg, negative, positive = tone(window) if sentiment_known else (0, 0, 0.0, 0.0)
+            row = _Window(window, int(total_x), total_mu, negative, n, k_neg)
             exceeds = surprise >= c.volume_only_surprise and burst > thresholds[slot]
             if (exceeds, surprise) > (beyond, volume):
                 volume, beyond, shown = surprise, exceeds, row
@@ -673,8 +668,7 @@ class BrandDetector:
         elif opportunity_window is not None:
             shown = opportunity_window
         elif sentiment_known and not shown.mentions:  # a quiet bucket: its tone is still known and shown
-            n, k_neg, _ = self._tone(shown.window)
-            negative = share_surprise(k_neg, n, base_neg, concentration)
+            n, k_neg, negative, _ = tone(shown.window)
             shown = shown._replace(negative=negative, mentions=n, negatives=k_neg)
         n = shown.mentions
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
@@ -688,7 +682,6 @@ class BrandDetector:
             beyond_routine=beyond,
             shifted=s.shift >= c.shift_threshold,
             negative=shown.negative,
-            positive=shown.positive,
             sentiment_known=sentiment_known and n > 0,
             negative_share=shown.negatives / n if n else 0.0,
             reach_ratio=reach_ratio,
