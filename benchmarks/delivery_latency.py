@@ -28,7 +28,7 @@ import orjson  # noqa: E402
 from aiohttp import web  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.tools.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.receiver import make_app  # noqa: E402
 from tests.integration.test_notify import alert_event  # noqa: E402
 from tests.integration.workers import WorkerProcess, bootstrap  # noqa: E402

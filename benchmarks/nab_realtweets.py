@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.detector import BrandDetector, Bucket, DetectorConfig
-from streams.offline import run_detect
+from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
+from streams.detection.offline import run_detect
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "nab"
 PROFILES = {"standard": (1.0, 1.0, 0.11), "low_fp": (1.0, 1.0, 0.22), "low_fn": (1.0, 2.0, 0.11)}

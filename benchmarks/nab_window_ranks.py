@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.nab_realtweets import DEFAULT_DATA, window_rows  # noqa: E402
-from streams.detector import BrandDetector, Bucket, DetectorConfig  # noqa: E402
+from streams.detection.detector import BrandDetector, Bucket, DetectorConfig  # noqa: E402
 
 EVENT_SURPRISE = 4.0  # a bucket this surprising belongs to an event
 MERGE_GAP = 36  # buckets (three hours): closer events are one

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.broker import EmbeddedBroker, free_port  # noqa: E402
+from streams.tools.broker import EmbeddedBroker, free_port  # noqa: E402
 from tests.integration.mentions import valid_mentions  # noqa: E402
 from tests.integration.workers import WorkerProcess, consume_until, produce  # noqa: E402
 

@@ -1,6 +1,6 @@
 """How many buckets the sample's crisis takes to open, with the real default model, at many start times.
 
-Generates the bundled sample stream (``streams.sample``) for each start time, labels every mention with the
+Generates the bundled sample stream (``streams.tools.sample``) for each start time, labels every mention with the
 default sentiment model, and runs ``ascolta detect``'s code (``offline.run_detect``) over the enriched JSON
 lines: the same detector and the same bucketing the stream uses. Where the crisis falls against the
 5-minute buckets and the brands' daily rhythm changes what the detector sees, so one start proves little.
@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams.detector import DetectorConfig  # noqa: E402
-from streams.offline import run_detect  # noqa: E402
-from streams.sample import CRISIS_BRAND, bursts, generate  # noqa: E402
-from streams.sentiment import load_classifier  # noqa: E402
+from streams.detection.detector import DetectorConfig  # noqa: E402
+from streams.detection.offline import run_detect  # noqa: E402
+from streams.tools.sample import CRISIS_BRAND, bursts, generate  # noqa: E402
+from streams.sentiment.classify import load_classifier  # noqa: E402
 from streams.settings import DEFAULT_DATA_DIR  # noqa: E402
 
 DAY = datetime(2026, 12, 1, tzinfo=timezone.utc)

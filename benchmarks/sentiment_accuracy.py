@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams import sentiment
+from streams.sentiment import classify as sentiment
 from streams.settings import DEFAULT_DATA_DIR
 
 UMSAB_LANGUAGES = {

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.sentiment_accuracy import all_texts
-from streams import sentiment
+from streams.sentiment import classify as sentiment
 from streams.settings import DEFAULT_DATA_DIR
 
 BATCH_SIZES = (1, 32, 128)

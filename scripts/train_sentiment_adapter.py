@@ -4,7 +4,7 @@ Why LoRA: a frozen multilingual-e5-small with a linear head stops at about 59 me
 letting the encoder itself adapt to tweets and their tone is what moves it. Low-rank adapters on every
 attention and feed-forward projection train the encoder at a few MB of committed weights (a full
 fine-tune would mean shipping 470 MB). The install step adds the adapters into the weights
-(``streams.model_build.merge_adapter``) before the ONNX export, so serving speed is unchanged. The head
+(``streams.sentiment.build.merge_adapter``) before the ONNX export, so serving speed is unchanged. The head
 that ships is then fitted on the adapted encoder by scripts/train_sentiment_head.py (run it next).
 
     .venv/bin/python scripts/train_sentiment_adapter.py --umsab ../shared/data/umsab [--seeds 0 1 2]
@@ -30,8 +30,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, macro_f1, read_split
-from streams import model_build, sentiment
-from streams.sentiment import available_cores
+from streams.sentiment import build as model_build, classify as sentiment, layout
+from streams.sentiment.classify import available_cores
 
 # The projections that get an adapter, by their transformers BertModel names inside each layer.
 ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
@@ -68,11 +68,11 @@ def add_adapters(model, rank: int, scale: float, dropout: float) -> dict[str, Lo
 
 
 class SentimentModel(torch.nn.Module):
-    """The served embedding (model_build.pooled_encoder: mean-pooled, L2-normalised) -> linear head."""
+    """The served embedding (sentiment.pooled_encoder: mean-pooled, L2-normalised) -> linear head."""
 
     def __init__(self, encoder):
         super().__init__()
-        self.pooled = model_build.pooled_encoder(encoder)
+        self.pooled = sentiment.pooled_encoder(encoder)
         self.head = torch.nn.Linear(encoder.config.hidden_size, 3)
 
     def forward(self, ids, mask):
@@ -80,7 +80,7 @@ class SentimentModel(torch.nn.Module):
 
 
 def encode(tokenizer, texts: list[str]) -> list[list[int]]:
-    return [e.ids for e in tokenizer.encode_batch([model_build.QUERY_PREFIX + t for t in texts])]
+    return [e.ids for e in tokenizer.encode_batch([layout.QUERY_PREFIX + t for t in texts])]
 
 
 def shuffled_batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
@@ -176,7 +176,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one fine-tune per seed, averaged")
-    parser.add_argument("--out", type=Path, default=model_build.asset_path(model_build.ADAPTER_ASSET))
+    parser.add_argument("--out", type=Path, default=layout.asset_path(layout.ADAPTER_ASSET))
     args = parser.parse_args()
     started = time.monotonic()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

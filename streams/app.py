@@ -1,63 +1,81 @@
 """The Faust application: settings, topics shared by several agents, and discovery of the agent modules.
 
-Faust's "large project" layout: this module creates the app; each concern (ingest, enrich, detect,
-metrics) lives in its own module holding its agents, tables and views, found by ``app.discover()``.
+Faust's "large project" layout: this module holds the app; each concern (ingest, enrich, detect, metrics,
+notify) lives in its own module holding its agents, tables and views, found by ``app.discover()``. Nothing
+happens at import: :func:`configure` builds the app from a :class:`~streams.settings.Settings` (the CLI
+calls it with the settings it built from flags and environment), and the agent modules, imported after it,
+read ``app``, ``settings`` and the shared topics from here.
 """
 from __future__ import annotations
 
 import faust
 
-from . import faust_fixes
-from . import settings as settings_module
+from . import faust_fixes, tansu
 from .kafka import faust_credentials
-
-faust_fixes.apply()
-
-settings = settings_module.load()
-(settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+from .settings import Settings
 
 AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics", "streams.notify"]
-
-app = faust.App(
-    settings.app_id,
-    broker=settings.broker,
-    broker_credentials=faust_credentials(settings),
-    autodiscover=AGENT_MODULES,
-    store="memory://",
-    processing_guarantee="at_least_once",
-    topic_partitions=settings.partitions,
-    topic_replication_factor=settings.replication,
-    topic_allow_declare=True,
-    key_serializer="raw",
-    value_serializer="raw",
-    web_host=settings.web_host,
-    web_port=settings.web_port,
-    web_bind=settings.web_host,
-    datadir=str(settings.data_dir / "faust"),
-    producer_acks=-1,
-    # Faust's own default (60 s) makes a group join wait ~30 s on Tansu; 10 s is fine for Kafka too.
-    broker_session_timeout=6 if settings.on_tansu else 10,
-    broker_heartbeat_interval=1 if settings.on_tansu else 3,
-    stream_wait_empty=True,
-)
 
 # Tables hold plain JSON keys and values (the app's default serializer for topics is raw bytes).
 JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
-# Topics written by one agent and read by another are declared here; each agent module declares its own inputs.
-valid_topic = app.topic(settings.valid_topic, partitions=settings.partitions)
-enriched_topic = app.topic(settings.enriched_topic, partitions=settings.partitions)
-deadletter_topic = app.topic(settings.deadletter_topic, partitions=settings.partitions)
-alerts_topic = app.topic(settings.alerts_topic, partitions=settings.partitions)
-alerts_deadletter_topic = app.topic(settings.alerts_deadletter_topic, partitions=settings.partitions)
-
-if settings.on_tansu:
-    from .tansu import apply_workarounds
-
-    apply_workarounds(app)
+_CONFIGURED = ("app", "settings", "valid_topic", "enriched_topic", "deadletter_topic", "alerts_topic",
+               "alerts_deadletter_topic")
 
 
-async def declare_topics() -> None:
+def configure(settings: Settings) -> faust.App:
+    """Build the app and the shared topics from ``settings``; call once, before the agent modules load."""
+    if "app" in globals():
+        raise RuntimeError("streams.app is already configured")
+    faust_fixes.apply()
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    options = dict(
+        broker=settings.broker,
+        broker_credentials=faust_credentials(settings),
+        autodiscover=AGENT_MODULES,
+        store="memory://",
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_allow_declare=True,
+        key_serializer="raw",
+        value_serializer="raw",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        datadir=str(settings.data_dir / "faust"),
+        producer_acks=-1,
+        # Faust's own default (60 s) would slow a group join; Tansu needs shorter still (FAUST_SETTINGS).
+        broker_session_timeout=10,
+        broker_heartbeat_interval=3,
+        stream_wait_empty=True,
+    )
+    if settings.on_tansu:
+        options.update(tansu.FAUST_SETTINGS)
+    app = faust.App(settings.app_id, **options)
+    # Topics written by one agent and read by another are declared here; each agent module declares its inputs.
+    globals().update(
+        app=app,
+        settings=settings,
+        valid_topic=app.topic(settings.valid_topic, partitions=settings.partitions),
+        enriched_topic=app.topic(settings.enriched_topic, partitions=settings.partitions),
+        deadletter_topic=app.topic(settings.deadletter_topic, partitions=settings.partitions),
+        alerts_topic=app.topic(settings.alerts_topic, partitions=settings.partitions),
+        alerts_deadletter_topic=app.topic(settings.alerts_deadletter_topic, partitions=settings.partitions),
+    )
+    if settings.on_tansu:
+        tansu.apply_workarounds(app)
+    return app
+
+
+def __getattr__(name: str):
+    if name in _CONFIGURED:
+        raise RuntimeError(f"streams.app.{name} is not there yet: call streams.app.configure(settings) before "
+                           "importing the agent modules (the `ascolta worker` command does)")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+async def declare_topics(settings: Settings) -> None:
     """Create the pipeline's topics with the configured partitions before any client subscribes.
 
     Brokers that auto-create topics on a metadata request (Tansu always, Kafka with

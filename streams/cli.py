@@ -1,8 +1,9 @@
 """The ``ascolta`` command: broker, worker, replay, demo, classify, detect, model, sample.
 
 Conventions: ``--help`` everywhere, logs and progress on stderr, results on stdout, exit 0 on success,
-1 on failure, 2 on bad usage or unreadable input. Flags that configure the worker are written to the
-``ASCOLTA_*`` environment before the Faust app is imported, so flags and environment mean the same thing.
+1 on failure, 2 on bad usage or unreadable input. ``main`` builds one :class:`~streams.settings.Settings`
+from the ``ASCOLTA_*`` environment with the command's flags on top (a flag and its variable mean the same
+thing) and hands it to the command; nothing is written back to the environment.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from .settings import Settings
+
 log = logging.getLogger("ascolta")
 
 
@@ -24,30 +27,23 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _apply_env(**values: object) -> None:
-    for name, value in values.items():
-        if value is not None:
-            os.environ[f"ASCOLTA_{name.upper()}"] = str(value)
-
-
-def cmd_broker(args: argparse.Namespace) -> int:
-    from .broker import run_broker_foreground
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from .tools.broker import run_broker_foreground
 
     return run_broker_foreground(args.host, args.port)
 
 
-def cmd_worker(args: argparse.Namespace) -> int:
-    _apply_env(broker=args.broker, broker_compat=args.broker_compat, web_port=args.web_port, data_dir=args.data_dir)
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     import faust
 
+    from . import app as app_module
     from .kafka import resolve_raw_topic_pattern
 
-    asyncio.run(resolve_raw_topic_pattern())
-    from .app import app, declare_topics
-
-    asyncio.run(declare_topics())
+    settings = asyncio.run(resolve_raw_topic_pattern(settings))
+    app = app_module.configure(settings)
+    asyncio.run(app_module.declare_topics(settings))
     app.finalize()
     app.worker_init()
     app.discover()
@@ -57,35 +53,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0  # not reached: the worker exits the process
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    _apply_env(broker=args.broker)
-    from .replay import run_replay
-    from .settings import load
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from .tools.replay import run_replay
 
-    settings = load()
     topic = args.topic or settings.raw_topics[0]
     return run_replay(args.file, settings=settings, topic=topic, speed=args.speed, rebase_now=args.rebase_now)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .tools.demo import run_demo
 
-    return run_demo(duration=args.duration, hours=args.hours, port=args.port, data_dir=args.data_dir,
-                    webhook_url=args.webhook_url)
+    return run_demo(settings, duration=args.duration, hours=args.hours, port=args.port, webhook_url=args.webhook_url)
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from .settings import load
-    from .sentiment import load_classifier
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    from .sentiment.classify import load_classifier
 
     started = time.monotonic()
-    settings = load()
     model_name = args.model or settings.sentiment_model
     if model_name == "default":
-        from .model_build import prepare_default_model
+        from .sentiment.build import prepare_default_model
 
-        prepare_default_model(settings.data_dir)
-    classifier = load_classifier(model_name, data_dir=settings.data_dir)
+        prepare_default_model(settings.data_dir, threads=settings.threads)
+    classifier = load_classifier(model_name, data_dir=settings.data_dir, threads=settings.threads)
     loaded = time.monotonic()
     print(f"loaded {classifier.model_id} in {loaded - started:.1f}s", file=sys.stderr)
     try:
@@ -130,27 +120,25 @@ def _classify_batch(classifier, lines: list[str], out) -> int:
     return len(texts)
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from .detector import DetectorConfig
-    from .offline import run_detect
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    from .detection.detector import DetectorConfig
+    from .detection.offline import run_detect
 
     return run_detect(Path(args.file), sys.stdout, DetectorConfig(bucket_seconds=args.bucket_seconds))
 
 
-def cmd_model(args: argparse.Namespace) -> int:
-    from .model_build import prepare_default_model
-    from .settings import load
+def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
+    from .sentiment.build import prepare_default_model
 
-    data_dir = Path(args.data_dir) if args.data_dir else load().data_dir
-    path = prepare_default_model(data_dir, force=args.force)
+    path = prepare_default_model(settings.data_dir, force=args.force, threads=settings.threads)
     print(path)
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
+def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime, timedelta, timezone
 
-    from .sample import generate, write_jsonl
+    from .tools.sample import generate, write_jsonl
 
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=args.hours)
     records = generate(start, hours=args.hours, seed=args.seed)
@@ -163,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ascolta", description="Mention stream processor: multilingual sentiment and crisis alerts on Kafka."
     )
-    parser.add_argument("--log-level", default=os.environ.get("ASCOLTA_LOG_LEVEL", "info"),
-                        choices=["debug", "info", "warning", "error"], help="log level (logs go to stderr)")
+    parser.add_argument("--log-level", default=None,
+                        choices=["debug", "info", "warning", "error"], help="log level (logs go to stderr; env ASCOLTA_LOG_LEVEL, default info)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) in the foreground")
@@ -226,11 +214,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Flags that set a Settings field, by the field's name (the same flag on several commands means the same).
+SETTINGS_FLAGS = ("broker", "broker_compat", "web_port", "data_dir", "log_level")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.log_level)
     try:
-        return args.func(args)
+        settings = Settings.from_environ(**{name: getattr(args, name, None) for name in SETTINGS_FLAGS})
+    except ValueError as exc:
+        print(f"ascolta {args.command}: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    try:
+        return args.func(args, settings)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early: not an error of ours

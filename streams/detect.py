@@ -1,13 +1,12 @@
 """Detect: per-brand event-time buckets, the crisis detector, and alert events on ``alerts``.
 
-Thin adapter: counting and explanation digests live in :mod:`streams.explain`, decisions in
-:mod:`streams.detector` (the same code ``ascolta detect`` runs offline). Both tables are changelogged, so a
-restarted worker resumes its windows and open incidents. Counting is idempotent under at-least-once
-redelivery: each bucket remembers the last input offset it applied.
+Faust wiring only: counting, closing and explaining are :class:`~streams.detection.buckets.BucketBook`
+(the same code ``ascolta detect`` runs offline) over the two changelogged tables below, so a restarted
+worker resumes its windows and open incidents. Counting is idempotent under at-least-once redelivery: each
+bucket remembers the last input offset it applied.
 """
 from __future__ import annotations
 
-import bisect
 import logging
 import time
 from datetime import datetime, timezone
@@ -16,181 +15,45 @@ import orjson
 
 from . import metrics
 from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
-from .contracts import format_rfc3339, parse_rfc3339, validate
-from .detector import Bucket, BrandDetector, DetectorConfig
-from .explain import BucketDigest, TermBaseline, build_explanation
+from .contracts import parse_rfc3339, validate
+from .detection.alert import Alert, alert_event
+from .detection.buckets import BucketBook, ClosedBucket
+from .detection.detector import DetectorConfig
 from .normalise import dedup_key
 from .seen import SeenKeys
 
 log = logging.getLogger(__name__)
 
-HISTORY_BUCKETS = 2 * 24 * 3600 // settings.bucket_s  # closed bucket counts kept per brand (two days)
-DETECTOR_CONFIG = DetectorConfig(bucket_seconds=settings.bucket_s)
-
-# "<brand>|<bucket start, epoch seconds>" -> {"digest": BucketDigest dict, "offset": last applied input offset}
+# Layout of both tables: streams/detection/buckets.py.
 open_buckets = app.Table(
     "open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
 )
-# brand -> {"p", "closed_through", "detector", "terms", "incident", "history": [[start, count, last offset]]}
 brand_states = app.Table(
     "brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
 )
+book = BucketBook(DetectorConfig(bucket_seconds=settings.bucket_s), settings.lateness_s, open_buckets, brand_states)
 
 # Mentions already counted: after a crash the enrich agent may publish a mention again at a new offset.
 counted_mentions = SeenKeys(
     app, "counted-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
 
-_watermarks: dict[int, float] = {}  # input partition -> latest event time seen (epoch seconds)
-_boundaries: dict[int, int] = {}  # input partition -> buckets starting before this may be closed
-_brands_by_partition: dict[int, set[str]] = {}
+
+@app.on_partitions_revoked.connect
+async def forget_revoked_partitions(app, revoked, **kwargs) -> None:
+    """Watermarks and brand lists of partitions this worker no longer owns must not outlive the rebalance."""
+    book.clock.reset(tp.partition for tp in revoked if tp.topic == enriched_topic.get_topic_name())
 
 
-
-def epoch(text: str) -> float:
-    return parse_rfc3339(text).timestamp()
-
-
-def bucket_start(event_time: float) -> int:
-    return int(event_time // settings.bucket_s) * settings.bucket_s
-
-
-def bucket_key(brand: str, start: int) -> str:
-    return f"{brand}|{start}"
-
-
-def new_brand_state(partition: int, first_bucket: int) -> dict:
-    return {"p": partition, "closed_through": first_bucket, "detector": None, "terms": None, "incident": None,
-            "history": []}
-
-
-def brands_in(partition: int) -> set[str]:
-    """Brands whose state lives in this partition, rebuilt from the recovered table after a restart."""
-    if partition not in _brands_by_partition:
-        _brands_by_partition[partition] = {b for b, s in brand_states.items() if s and s["p"] == partition}
-    return _brands_by_partition[partition]
-
-
-def count_mention(record: dict, event_time: float, partition: int, offset: int, now: float) -> None:
-    """Add one mention to its brand's bucket, exactly once (redeliveries and republished copies skipped)."""
-    brand = record["brand"]
-    mention_key = dedup_key(record)
-    if counted_mentions.get(mention_key):
-        return
-    start = bucket_start(event_time)
-    state = brand_states.get(brand)
-    if state is None:
-        state = new_brand_state(partition, start)
-        brand_states[brand] = state
-        brands_in(partition).add(brand)
-    if start < state["closed_through"]:
-        count_late(brand, state, start, offset)
-    else:
-        key = bucket_key(brand, start)
-        stored = open_buckets.get(key)
-        if stored is None or stored["offset"] < offset:  # else: redelivered after a restart, already counted
-            digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
-            digest.add(record)
-            open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
-    counted_mentions.add(mention_key, partition=partition, now=now)
-
-
-def count_late(brand: str, state: dict, start: int, offset: int) -> None:
-    """A mention for a bucket the detector already closed: the window count stays exact, the decision stands."""
-    history = state["history"]
-    if history and start < history[0][0]:
-        metrics.LATE_MENTIONS.labels(brand).inc()
-        return  # older than the kept history
-    position = bisect.bisect_left([entry[0] for entry in history], start)
-    if position < len(history) and history[position][0] == start:
-        entry = history[position]
-        if entry[2] >= offset:
-            return  # redelivered after a restart, already counted
-        entry[1] += 1
-        entry[2] = offset
-    else:
-        history.insert(position, [start, 1, offset])
-    brand_states[brand] = state
-    metrics.LATE_MENTIONS.labels(brand).inc()
-
-
-def to_bucket(start: int, digest: BucketDigest) -> Bucket:
-    return Bucket(
-        start=datetime.fromtimestamp(start, timezone.utc),
-        count=digest.count,
-        negative=digest.negative,
-        positive=digest.positive,
-        reach=float(digest.reach),
-    )
-
-
-def alert_event(brand: str, decision, explanation: dict) -> dict:
-    return {
-        "schema_version": 1,
-        "event_id": f"{decision.incident_id}:{decision.seq}",
-        "incident_id": decision.incident_id,
-        "event": decision.event,
-        "kind": decision.kind,
-        "brand": brand,
-        "at": format_rfc3339(decision.at),
-        "started_at": format_rfc3339(decision.started_at),
-        "severity": round(float(decision.severity), 3),
-        "bucket_seconds": settings.bucket_s,
-        "explanation": explanation,
-        "emitted_at": format_rfc3339(datetime.now(timezone.utc)),
-    }
-
-
-async def close_buckets(brand: str, watermark: float) -> None:
-    """Close every bucket of ``brand`` that ended more than the allowed lateness before the watermark."""
-    state = brand_states[brand]
-    closable_until = bucket_start(watermark - settings.lateness_s)  # buckets starting before this are complete
-    if closable_until <= state["closed_through"]:
-        return
-    try:
-        detector = BrandDetector(DETECTOR_CONFIG, state["detector"], brand=brand)
-    except ValueError as exc:  # state written by another detector version or configuration
-        log.warning("brand %s: detector state not reusable (%s); learning its baseline afresh", brand, exc)
-        detector = BrandDetector(DETECTOR_CONFIG, None, brand=brand)
-    terms = TermBaseline.from_dict(state["terms"]) if state["terms"] else TermBaseline()
-    incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
-    history = state["history"]
-    closed_keys = []
-    for start in range(state["closed_through"], closable_until, settings.bucket_s):
-        key = bucket_key(brand, start)
-        stored = open_buckets.get(key)
-        digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
-        if stored:
-            history.append([start, digest.count, stored["offset"]])
-            closed_keys.append(key)
-        decisions = detector.update(to_bucket(start, digest))
-        if any(d.event == "opened" for d in decisions):
-            incident = BucketDigest()
-        if incident is not None:
-            incident.merge(digest)
-        else:
-            terms.update(digest)  # a crisis must not teach the baseline its own terms
-        for decision in decisions:
-            await publish_alert(brand, decision, build_explanation(decision, [incident or digest], terms))
-        if any(d.event == "resolved" for d in decisions):
-            incident = None
-        update_gauges(brand, digest, decisions, detector)
-    del history[:-HISTORY_BUCKETS]
-    state.update(closed_through=closable_until, detector=detector.to_state(), terms=terms.to_dict(),
-                 incident=incident.to_dict() if incident else None, history=history)
-    brand_states[brand] = state
-    for key in closed_keys:  # only after the state that counts them is written: a crash in between loses nothing
-        del open_buckets[key]
-
-
-def update_gauges(brand: str, digest: BucketDigest, decisions, detector: BrandDetector) -> None:
+def update_gauges(brand: str, closed: ClosedBucket) -> None:
+    digest, detector = closed.digest, closed.timeline.detector
     metrics.BUCKET_OBSERVED.labels(brand).set(digest.count)
     metrics.NEGATIVE_SHARE.labels(brand).set(digest.negative / digest.count if digest.count else 0.0)
     if detector.last_expected is not None:
         metrics.BUCKET_EXPECTED.labels(brand).set(detector.last_expected)
-    for decision in decisions:
-        if decision.event != "resolved":
-            metrics.SEVERITY.labels(brand, decision.kind).set(decision.severity)
+    for alert in closed.alerts:
+        if alert.decision.event != "resolved":
+            metrics.SEVERITY.labels(brand, alert.decision.kind).set(alert.decision.severity)
     for kind in ("crisis", "opportunity"):
         is_open = detector.open_incident_kind == kind
         metrics.INCIDENTS_OPEN.labels(brand, kind).set(1 if is_open else 0)
@@ -198,14 +61,24 @@ def update_gauges(brand: str, digest: BucketDigest, decisions, detector: BrandDe
             metrics.SEVERITY.labels(brand, kind).set(0.0)
 
 
-async def publish_alert(brand: str, decision, explanation: dict) -> None:
-    alert = alert_event(brand, decision, explanation)
-    problems = validate("alert", alert)
+async def publish_alert(alert: Alert) -> None:
+    event = alert_event(alert, settings.bucket_s, datetime.now(timezone.utc))
+    problems = validate("alert", event)
     if problems:  # a bug on our side: publish anyway (the alert matters more), but loudly
-        log.error("alert %s does not match schemas/alert.v1.json: %s", alert["event_id"], problems)
-    await alerts_topic.send(key=brand.encode(), value=orjson.dumps(alert))
+        log.error("alert %s does not match schemas/alert.v1.json: %s", event["event_id"], problems)
+    await alerts_topic.send(key=alert.brand.encode(), value=orjson.dumps(event))
+    decision = alert.decision
     metrics.ALERT_EVENTS.labels(decision.kind, decision.event).inc()
-    log.warning("alert %s %s %s severity %.2f", decision.kind, decision.event, brand, decision.severity)
+    log.warning("alert %s %s %s severity %.2f", decision.kind, decision.event, alert.brand, decision.severity)
+
+
+async def close_buckets(brand: str, watermark: float) -> None:
+    closing = book.close(brand, watermark)
+    for closed in closing.buckets:
+        for alert in closed.alerts:
+            await publish_alert(alert)
+        update_gauges(brand, closed)
+    closing.commit()
 
 
 @app.agent(enriched_topic)
@@ -214,19 +87,16 @@ async def detect(stream):
         record = orjson.loads(event.value)
         partition, offset = event.message.partition, event.message.offset
         now = time.time()
-        event_time = epoch(record["created_at"])
+        event_time = parse_rfc3339(record["created_at"]).timestamp()
         counted_mentions.purge_if_due(partition, now)
-        count_mention(record, event_time, partition, offset, now)
-        if event_time > _watermarks.get(partition, float("-inf")):
-            _watermarks[partition] = event_time
-        watermark = _watermarks[partition]
-        boundary = bucket_start(watermark - settings.lateness_s)
-        if boundary != _boundaries.get(partition):  # a bucket boundary passed: every brand here may close
-            _boundaries[partition] = boundary
-            for brand in sorted(brands_in(partition)):
-                await close_buckets(brand, watermark)
-        else:  # only this mention's brand can be behind (a brand seen for the first time)
-            await close_buckets(record["brand"], watermark)
+        mention_key = dedup_key(record)
+        if not counted_mentions.get(mention_key):
+            if book.count(record, event_time, partition, offset):
+                metrics.LATE_MENTIONS.labels(record["brand"]).inc()
+            counted_mentions.add(mention_key, partition=partition, now=now)
+        watermark, brands = book.due(record["brand"], event_time, partition)
+        for brand in brands:
+            await close_buckets(brand, watermark)
 
 
 @app.page("/ascolta/windows")

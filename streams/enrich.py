@@ -19,7 +19,7 @@ from .contracts import format_rfc3339, parse_rfc3339
 from .ingest import send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
 from .seen import SeenKeys, processing
-from .sentiment import SentimentClassifier, load_classifier
+from .sentiment.classify import SentimentClassifier, load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,10 @@ async def classifier() -> SentimentClassifier:
 
         def load() -> SentimentClassifier:
             if settings.sentiment_model == "default":
-                from .model_build import prepare_default_model
+                from .sentiment.build import prepare_default_model
 
-                prepare_default_model(settings.data_dir)
-            return load_classifier(settings.sentiment_model, data_dir=settings.data_dir)
+                prepare_default_model(settings.data_dir, threads=settings.threads)
+            return load_classifier(settings.sentiment_model, data_dir=settings.data_dir, threads=settings.threads)
 
         _classifier = await loop.run_in_executor(_model_thread, load)
         log.info("sentiment model %s %s loaded", _classifier.model_id, _classifier.version)

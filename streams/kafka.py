@@ -63,24 +63,21 @@ def client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def resolve_raw_topic_pattern() -> None:
-    """Turn ``ASCOLTA_RAW_TOPIC_PATTERN`` into the explicit list of matching topics, before the app loads.
+async def resolve_raw_topic_pattern(settings: Settings) -> Settings:
+    """``settings`` with ``ASCOLTA_RAW_TOPIC_PATTERN`` turned into the explicit list of matching topics.
 
     ``app.topic(pattern=...)`` never reached the consumer's subscription (measured with faust-streaming
     0.15.3 on the embedded broker: the worker subscribed to no raw topic; not checked on Apache Kafka), so
     the pattern is matched against the broker's topics when the worker starts; a topic created later is
     picked up by the next (rolling) restart.
     """
-    import os
+    import dataclasses
     import re
 
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from .settings import load
-
-    settings = load()
     if not settings.raw_topic_pattern:
-        return
+        return settings
     pattern = re.compile(settings.raw_topic_pattern)
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
@@ -91,5 +88,4 @@ async def resolve_raw_topic_pattern() -> None:
     if not matching:
         raise ValueError(f"no topic matches ASCOLTA_RAW_TOPIC_PATTERN={settings.raw_topic_pattern!r}")
     logging.getLogger(__name__).info("raw topics matching %r: %s", settings.raw_topic_pattern, ", ".join(matching))
-    os.environ["ASCOLTA_RAW_TOPICS"] = ",".join(matching)
-    del os.environ["ASCOLTA_RAW_TOPIC_PATTERN"]
+    return dataclasses.replace(settings, raw_topics=tuple(matching), raw_topic_pattern="")

@@ -1,10 +1,17 @@
 """Configuration from the environment (12-factor): every knob is an ``ASCOLTA_*`` variable.
 
-One frozen dataclass so the worker, the CLI and the tests read the same values.
+One frozen dataclass so the worker, the CLI and the tests read the same values. This is the only module
+that reads the process environment: the CLI builds ``Settings`` from it plus its flags
+(:meth:`Settings.from_environ`) and hands the result on; nothing writes ``os.environ`` back. Secrets named
+by arbitrary variables (a route's ``webhook_url_env``) are looked up in :attr:`Settings.environ`, the
+snapshot taken when the settings were built.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -21,6 +28,10 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"ASCOLTA_{name} must be an integer, got {raw!r}") from None
+
+
+def _env_optional_int(name: str) -> int | None:
+    return _env_int(name, 0) if _env(name, "").strip() else None
 
 
 def _env_float(name: str, default: float) -> float:
@@ -73,6 +84,7 @@ class Settings:
 
     # Enrichment
     sentiment_model: str = field(default_factory=lambda: _env("SENTIMENT_MODEL", "default"))
+    threads: int | None = field(default_factory=lambda: _env_optional_int("THREADS"))  # None: the CPUs allowed
     batch_size: int = field(default_factory=lambda: _env_int("BATCH_SIZE", 64))
     batch_within_s: float = field(default_factory=lambda: _env_float("BATCH_WITHIN_SECONDS", 0.5))
 
@@ -94,6 +106,12 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", str(DEFAULT_DATA_DIR))))
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: _env_int("WEB_PORT", 6066))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "info"))
+
+    # The environment when these settings were built, read-only: for secrets a configuration names by variable.
+    environ: Mapping[str, str] = field(
+        default_factory=lambda: types.MappingProxyType(dict(os.environ)), repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.broker_compat not in {"kafka", "tansu"}:
@@ -101,6 +119,14 @@ class Settings:
         for name in ("partitions", "replication", "batch_size", "bucket_s", "delivery_max_attempts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @classmethod
+    def from_environ(cls, **overrides: object) -> Settings:
+        """Settings from the environment, with ``overrides`` (command-line flags) winning; None means unset."""
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if "data_dir" in given:
+            given["data_dir"] = Path(given["data_dir"])
+        return dataclasses.replace(cls(), **given)
 
     @property
     def on_tansu(self) -> bool:
@@ -116,6 +142,3 @@ class Settings:
         """Settings for logs, with secrets hidden."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
 
-
-def load() -> Settings:
-    return Settings()

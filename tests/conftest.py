@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.tools.broker import EmbeddedBroker, free_port
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.broker import BrokerError, EmbeddedBroker, free_port, metadata_brokers
+from streams.tools.broker import BrokerError, EmbeddedBroker, free_port, metadata_brokers
 from streams.tansu import FetchHighwaterRecovery, apply_workarounds, end_offsets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def test_refuses_wildcard_without_advertised_host() -> None:
 
 def test_foreground_broker_stops_cleanly_on_sigterm() -> None:
     port = free_port()
-    code = f"import sys; from streams.broker import run_broker_foreground; sys.exit(run_broker_foreground('127.0.0.1', {port}))"
+    code = f"import sys; from streams.tools.broker import run_broker_foreground; sys.exit(run_broker_foreground('127.0.0.1', {port}))"
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 10

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from streams.broker import free_port
+from streams.tools.broker import free_port
 from streams.channels import (
     DeliveryError, RateLimiter, RetryPolicy, backoff_delay, deliver_with_retries, email_message, parse_retry_after,
     send_alert, sign, slack_message, teams_message, verify, webhook_request,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.detector import (
+from streams.detection.detector import (
     BrandDetector,
     Bucket,
     DetectorConfig,
@@ -21,7 +21,7 @@ from streams.detector import (
     incident_id_for,
     share_surprise,
 )
-from streams.offline import run_detect
+from streams.detection.offline import run_detect
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 CONFIG = DetectorConfig()

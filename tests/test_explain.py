@@ -8,10 +8,12 @@ from datetime import datetime, timezone
 import orjson
 import pytest
 
-from streams import explain
 from streams.contracts import validate
-from streams.detector import Decision
-from streams.explain import BucketDigest, TermBaseline, build_explanation, format_alert, format_alert_line, tokenize
+from streams.detection import digest as digests
+from streams.detection.alert import build_explanation
+from streams.detection.detector import Decision
+from streams.detection.digest import BucketDigest, TermBaseline, tokenize
+from streams.explain import format_alert, format_alert_line
 from streams.stopwords import stop_words
 
 AT = datetime(2026, 11, 23, 14, 5, tzinfo=timezone.utc)
@@ -145,7 +147,7 @@ def test_round_trip_restores_a_digest_that_continues_identically():
         restored = BucketDigest.from_dict(orjson.loads(orjson.dumps(restored.to_dict())))
         restored.add(m)
     assert restored.to_dict() == straight.to_dict()
-    assert len(straight.terms) == explain.MAX_TERMS and any(straight.overflow)
+    assert len(straight.terms) == digests.MAX_TERMS and any(straight.overflow)
 
 
 def test_from_dict_rejects_another_state_version():
@@ -194,7 +196,7 @@ def test_merged_counts_stay_lower_bounds_of_the_truth():
     counts = merged.term_counts()
     assert all(counts[t] <= truth[t] for t in counts)
     assert counts["recall"] >= 0.9 * truth["recall"]
-    assert len(merged.terms) <= explain.MAX_TERMS
+    assert len(merged.terms) <= digests.MAX_TERMS
 
 
 def _busy_bucket_state_bytes(make, n: int = 10_000) -> int:
@@ -259,7 +261,7 @@ def test_lift_prefers_new_terms_over_words_that_are_always_there():
             words.append("#boicottaacme")
         incident.add(mention(i, " ".join(rng.sample(words, len(words))), label="negative", score=-0.8))
     incident.add(mention(999, "zanzibar acme"))  # seen once: must not win
-    terms = explain.top_terms(incident, baseline)
+    terms = digests.top_terms(incident, baseline)
     assert {t["term"] for t in terms[:2]} == {"richiamo", "recall"}
     assert terms[2]["term"] == "#boicottaacme"
     assert not {"acme", "zanzibar", *USUAL_WORDS} & {t["term"] for t in terms}
@@ -267,7 +269,7 @@ def test_lift_prefers_new_terms_over_words_that_are_always_there():
 
 
 def test_a_term_seen_once_never_outranks_a_repeated_one():
-    assert explain.term_lift(1, 100, 0.0) < explain.term_lift(20, 100, 0.05)
+    assert digests.term_lift(1, 100, 0.0) < digests.term_lift(20, 100, 0.05)
 
 
 def test_baseline_is_bounded_remembers_what_it_pruned_and_round_trips():

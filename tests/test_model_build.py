@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from streams import model_build
+from streams.sentiment import build as model_build, layout
 
 
 def tiny_bert() -> BertModel:
@@ -45,7 +45,7 @@ def test_an_adapter_file_without_adapters_is_refused(tmp_path):
 
 
 def test_the_committed_adapter_fits_the_default_encoder():
-    adapter = np.load(model_build.asset_path(model_build.ADAPTER_ASSET))
+    adapter = np.load(layout.asset_path(layout.ADAPTER_ASSET))
     a_names = [k for k in adapter.files if k.endswith(".lora_A")]
     assert len(a_names) == 12 * 6  # every layer's q, k, v, attention output, intermediate and output projections
     for key in a_names:

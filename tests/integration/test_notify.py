@@ -16,7 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
-from streams.broker import free_port
+from streams.tools.broker import free_port
 from streams.channels import verify
 from streams.contracts import validate
 

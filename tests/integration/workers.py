@@ -15,7 +15,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.broker import free_port
+from streams.tools.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ Spanish, Portuguese, French) at a daily rhythm with Poisson noise. In the last h
 another (``VIRAL_BRAND``) has a celebrated launch, a positive burst of similar size; the others stay quiet.
 Everything derives from one seed, so the stream, its ids and its bursts are reproducible.
 
-CLI: ``python -m streams.sample --hours 36 --out sample.jsonl`` (progress on stderr).
+CLI: ``python -m streams.tools.sample --hours 36 --out sample.jsonl`` (progress on stderr).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from typing import TextIO
 
 import orjson
 
-from .contracts import parse_rfc3339
+from ..contracts import parse_rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -1104,7 +1104,7 @@ def write_jsonl(records: Iterable[dict], out: Path | str | TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.sample", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m streams.tools.sample", description=__doc__.split("\n\n")[0])
     parser.add_argument("--hours", type=float, default=36.0, help="length of the stream (default 36)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--start", help="RFC 3339 start instant (default: so the stream ends now)")

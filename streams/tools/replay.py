@@ -21,10 +21,10 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from .contracts import format_rfc3339, parse_rfc3339
+from ..contracts import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ def run_replay(
         return 2
     client_options: dict[str, Any] = {}
     if settings is not None:
-        from .kafka import client_options as settings_options
+        from ..kafka import client_options as settings_options
 
         client_options = settings_options(settings)
         bootstrap = bootstrap or client_options.pop("bootstrap_servers")

@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 
+from ..settings import Settings
 from .broker import EmbeddedBroker, free_port
-from .settings import DEFAULT_DATA_DIR
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
     """Print alerts as they arrive and a progress line now and then; return a summary."""
     from aiokafka import AIOKafkaConsumer
 
-    from .explain import format_alert
+    from ..explain import format_alert
 
     consumer = AIOKafkaConsumer(
         env["ASCOLTA_ALERTS_TOPIC"], env["ASCOLTA_ENRICHED_TOPIC"], env["ASCOLTA_DEADLETTER_TOPIC"],
@@ -128,13 +128,13 @@ def summarise(summary: dict, brands: list[str]) -> None:
 DEMO_WEBHOOK_SECRET = "ascolta-demo"  # only when no ASCOLTA_WEBHOOK_SECRET(_FILE) is set: a local demo needs none
 
 
-def webhook_env(webhook_url: str | None) -> dict[str, str]:
+def webhook_env(webhook_url: str | None, environ: Mapping[str, str]) -> dict[str, str]:
     """Worker variables that make it sign and post every alert to ``webhook_url`` (or ASCOLTA_WEBHOOK_URL)."""
-    url = webhook_url or os.environ.get("ASCOLTA_WEBHOOK_URL", "")
+    url = webhook_url or environ.get("ASCOLTA_WEBHOOK_URL", "")
     if not url:
         return {}
     env = {"ASCOLTA_WEBHOOK_URL": url}
-    if not (os.environ.get("ASCOLTA_WEBHOOK_SECRET") or os.environ.get("ASCOLTA_WEBHOOK_SECRET_FILE")):
+    if not (environ.get("ASCOLTA_WEBHOOK_SECRET") or environ.get("ASCOLTA_WEBHOOK_SECRET_FILE")):
         env["ASCOLTA_WEBHOOK_SECRET"] = DEMO_WEBHOOK_SECRET
     return env
 
@@ -142,20 +142,21 @@ def webhook_env(webhook_url: str | None) -> dict[str, str]:
 DEMO_HOURS = 24.0  # enough history for the baselines; small enough to enrich within a 120 s demo on 2 cores
 
 
-def run_demo(*, duration: float | None, hours: float = DEMO_HOURS, port: int | None = None,
-             data_dir: str | None = None, webhook_url: str | None = None) -> int:
-    from .model_build import prepare_default_model
+def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_HOURS, port: int | None = None,
+             webhook_url: str | None = None) -> int:
+    """Broker, worker and sample stream; the worker gets ``settings``' environment with the demo's topics."""
+    from ..sentiment.build import prepare_default_model
     from .sample import generate
 
     started = time.monotonic()
     deadline = started + duration if duration else None
     logging.getLogger("aiokafka").setLevel(logging.WARNING)  # the demo's own output is the alerts
-    data_path = Path(data_dir) if data_dir else Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR))
+    data_path = settings.data_dir
     run_dir = data_path / "demo" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     _say("Ascolta demo: preparing the default sentiment model (first run converts it, later runs reuse it)")
-    prepare_default_model(data_path)
+    prepare_default_model(data_path, threads=settings.threads)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     records = generate(now - timedelta(hours=hours), hours=hours)
     brands = sorted({r["brand"] for r in records})
@@ -169,7 +170,7 @@ def run_demo(*, duration: float | None, hours: float = DEMO_HOURS, port: int | N
         broker.wait_ready(15)
         web_port = free_port()
         env = {
-            **os.environ,
+            **settings.environ,
             "ASCOLTA_BROKER": broker.url,
             "ASCOLTA_BROKER_COMPAT": "tansu",
             "ASCOLTA_WEB_PORT": str(web_port),
@@ -179,7 +180,7 @@ def run_demo(*, duration: float | None, hours: float = DEMO_HOURS, port: int | N
             "ASCOLTA_ENRICHED_TOPIC": "mentions.enriched",
             "ASCOLTA_DEADLETTER_TOPIC": "mentions.deadletter",
             "ASCOLTA_ALERTS_TOPIC": "alerts",
-            **webhook_env(webhook_url),
+            **webhook_env(webhook_url, settings.environ),
         }
         worker = start_worker(env, run_dir / "worker.log")
         _say(f"Broker {broker.url} (log {run_dir / 'broker.log'})")

@@ -1,12 +1,13 @@
-"""Offline detection over a file: the same BrandDetector the stream uses, fed from a CSV or JSON lines.
+"""Offline detection over a file (``ascolta detect``): the stream's detector and bucketing, fed from a file.
 
 Two inputs are understood:
 
 * a volume CSV with header ``timestamp,value`` (one row = one bucket of one brand, named after the file
   stem), e.g. the NAB realTweets series; sentiment is unknown there, so only the volume path decides;
-* mention JSON lines (raw or enriched): bucketed by ``created_at`` into ``config.bucket_seconds`` buckets per
-  brand; negative/positive from ``sentiment.label`` when present, reach from ``reach`` or
-  ``author.followers``.
+* mention JSON lines (raw or enriched): counted and closed by the stream's own
+  :class:`~streams.detection.buckets.BucketBook` (one partition, the line number as offset, no allowed
+  lateness: a bucket closes when a later one starts, and a mention for a closed bucket is late);
+  negative/positive from ``sentiment.label`` when present, reach from ``reach`` or ``author.followers``.
 
 Output is one JSON object per alert event, written as soon as the bucket that triggers it is complete, so
 the output for a prefix of the input is a prefix of the output (for JSON lines: prefixes that end on a
@@ -19,13 +20,14 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from streams.detector import BrandDetector, Bucket, Decision, DetectorConfig
+from .alert import Alert, decision_record
+from .buckets import BucketBook
+from .detector import BrandDetector, Bucket, Decision, DetectorConfig
 
 
 class InputError(ValueError):
@@ -49,29 +51,6 @@ def run_detect(path: Path, out: TextIO, config: DetectorConfig) -> int:
         print(f"ascolta detect: cannot read {path}: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def decision_record(decision: Decision, brand: str, bucket_seconds: int, at: str, started_at: str) -> dict:
-    """The JSON object written per event (the alert's core fields, without the explanation)."""
-    return {
-        "event": decision.event,
-        "at": at,
-        "started_at": started_at,
-        "severity": decision.severity,
-        "kind": decision.kind,
-        "incident_id": decision.incident_id,
-        "seq": decision.seq,
-        "brand": brand,
-        "bucket_seconds": bucket_seconds,
-        "observed": decision.observed,
-        "expected": decision.expected,
-        "volume_ratio": decision.volume_ratio,
-        "negative_share": decision.negative_share,
-        "baseline_negative_share": decision.baseline_negative_share,
-        "reach": decision.reach,
-        "baseline_reach": decision.baseline_reach,
-        "confidence": decision.confidence,
-    }
 
 
 # ----------------------------------------------------------------------------------------------- CSV
@@ -119,75 +98,9 @@ def _write(out: TextIO, decision: Decision, brand: str, config: DetectorConfig, 
 # ---------------------------------------------------------------------------------------- JSON lines
 
 
-@dataclass
-class _Accumulator:
-    count: int = 0
-    negative: int = 0
-    positive: int = 0
-    labelled: int = 0
-    reach: float = 0.0
-
-    def bucket(self, start: datetime) -> Bucket:
-        if self.labelled == 0:
-            return Bucket(start, self.count, None, None, self.reach)
-        return Bucket(start, self.count, self.negative, self.positive, self.reach)
-
-
-@dataclass
-class _Bucketer:
-    """Per-brand buckets closed by a global watermark: a bucket is judged once a later mention arrives."""
-
-    config: DetectorConfig
-    out: TextIO
-    detectors: dict[str, BrandDetector] = field(default_factory=dict)
-    open: dict[str, _Accumulator] = field(default_factory=dict)
-    index: int | None = None
-
-    def add(self, brand: str, created_at: datetime, label: str | None, reach: float) -> None:
-        index = math.floor(created_at.timestamp() / self.config.bucket_seconds)
-        if self.index is None:
-            self.index = index
-        if index > self.index:
-            self.flush()
-            self.index = index
-        # A late mention counts in the bucket still open: the judged past is never rewritten.
-        acc = self.open.setdefault(brand, _Accumulator())
-        acc.count += 1
-        acc.reach += reach
-        if label is not None:
-            acc.labelled += 1
-            acc.negative += label == "negative"
-            acc.positive += label == "positive"
-        if brand not in self.detectors:
-            self.detectors[brand] = BrandDetector(self.config, brand=brand)
-
-    def flush(self) -> None:
-        if self.index is None:
-            return
-        start = datetime.fromtimestamp(self.index * self.config.bucket_seconds, tz=UTC)
-        for brand, detector in sorted(self.detectors.items()):
-            acc = self.open.pop(brand, _Accumulator())
-            for decision in detector.update(acc.bucket(start)):
-                self.out.write(
-                    json.dumps(
-                        decision_record(
-                            decision,
-                            brand,
-                            self.config.bucket_seconds,
-                            _rfc3339(decision.at),
-                            _rfc3339(decision.started_at),
-                        )
-                    )
-                    + "\n"
-                )
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _mention_fields(record: object, line: int) -> tuple[str, datetime, str | None, float]:
-    """(brand, created_at, sentiment label or None, reach) of one mention line."""
+def _mention(record: object, line: int) -> tuple[dict, float]:
+    """One mention line as the bucket digest reads it (malformed optional fields made harmless), and its
+    event time in epoch seconds."""
     if not isinstance(record, dict):
         raise InputError(f"line {line}: expected a JSON object")
     brand, created = record.get("brand"), record.get("created_at")
@@ -201,19 +114,57 @@ def _mention_fields(record: object, line: int) -> tuple[str, datetime, str | Non
         raise InputError(f"line {line}: created_at {created!r} is not RFC 3339") from None
     if created_at.tzinfo is None:
         created_at = created_at.replace(tzinfo=UTC)
+    mention = {**record, "id": str(record.get("id", f"line-{line}")), "reach": _reach(record)}
+    if not isinstance(mention.get("text"), str):
+        mention["text"] = ""
     sentiment = record.get("sentiment")
     label = sentiment.get("label") if isinstance(sentiment, dict) else None
-    label = label if label in {"negative", "neutral", "positive"} else None
+    if label in {"negative", "neutral", "positive"}:
+        score = sentiment.get("score")
+        valid = isinstance(score, (int, float)) and not isinstance(score, bool) and math.isfinite(score)
+        mention["sentiment"] = {"label": label, "score": float(score) if valid else 0.0}
+    else:
+        mention.pop("sentiment", None)
+    return mention, created_at.timestamp()
+
+
+def _reach(record: dict) -> float:
     reach = record.get("reach")
     if not isinstance(reach, (int, float)) or isinstance(reach, bool):
         author = record.get("author")
         reach = author.get("followers") if isinstance(author, dict) else None
         reach = reach if isinstance(reach, (int, float)) and not isinstance(reach, bool) else 0
-    return brand, created_at, label, max(0.0, float(reach))
+    return max(0.0, float(reach))
 
 
-def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig) -> None:
-    bucketer = _Bucketer(config, out)
+def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConfig) -> Iterator[Alert]:
+    """Alerts for ``(mention, event time)`` pairs in arrival order, as the stream would raise them on one
+    partition with no allowed lateness; the last bucket is judged at the end."""
+    book = BucketBook(config, 0, {}, {})
+    step = config.bucket_seconds
+    closed_until: int | None = None
+    for offset, (mention, event_time) in enumerate(mentions):
+        book.count(mention, event_time, 0, offset)
+        watermark, _ = book.due(mention["brand"], event_time, 0)
+        if closed_until is None:
+            closed_until = book.bucket_start(event_time)
+        yield from _close_all(book, closed_until, book.bucket_start(watermark))
+        closed_until = max(closed_until, book.bucket_start(watermark))
+    if closed_until is not None:
+        yield from _close_all(book, closed_until, book.bucket_start(book.clock.watermarks[0]) + step)
+
+
+def _close_all(book: BucketBook, start: int, until: int) -> Iterator[Alert]:
+    """Judge every brand's buckets before ``until``, bucket by bucket, brands in name order."""
+    for end in range(start + book.bucket_s, until + 1, book.bucket_s):
+        for brand in sorted(book.brand_states):
+            closing = book.close_until(brand, end)
+            for closed in closing.buckets:
+                yield from closed.alerts
+            closing.commit()
+
+
+def _parsed_lines(lines: Iterable[str]) -> Iterator[tuple[dict, float]]:
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -223,5 +174,9 @@ def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig) -> 
             raise InputError(
                 f"line {line_no}: not JSON ({exc.msg}); expected a volume CSV 'timestamp,value' or mention JSON lines"
             ) from None
-        bucketer.add(*_mention_fields(record, line_no))
-    bucketer.flush()
+        yield _mention(record, line_no)
+
+
+def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig) -> None:
+    for alert in detect_mentions(_parsed_lines(lines), config):
+        out.write(json.dumps(decision_record(alert.decision, alert.brand, config.bucket_seconds)) + "\n")

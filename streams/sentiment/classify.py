@@ -1,6 +1,6 @@
 """Multilingual sentiment classification for mentions: negative / neutral / positive with probabilities.
 
-The default model is multilingual-e5-small (converted offline by ``streams.model_build``), fine-tuned for
+The default model is multilingual-e5-small (converted offline by :mod:`streams.sentiment.build`), fine-tuned for
 sentiment by a committed LoRA adapter merged at build time (``streams/assets/sentiment_adapter.npz``), with a
 small logistic-regression head; both are trained on UMSAB tweets in 8 languages (``streams/assets/``).
 It runs on ONNX Runtime int8 by default; ``runtime="torch"`` runs the fp32 transformers model as a reference.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streams import model_build
+from .layout import HEAD_ASSET, QUERY_PREFIX, asset_path, find_ready_model
 
 LABELS = ("negative", "neutral", "positive")
 MAX_TOKENS = 128
@@ -59,14 +59,15 @@ def cgroup_cpu_limit(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | No
     return max(1, int(int(quota) // int(period)))
 
 
-def available_cores() -> int:
-    """Threads for the model: ASCOLTA_THREADS if set, else the CPUs this process may use.
+def available_cores(threads: int | None = None) -> int:
+    """Threads for the model: ``threads`` if given (``Settings.threads``, ASCOLTA_THREADS), else the CPUs this
+    process may use.
 
     Counts the affinity mask (taskset, cpusets) and a cgroup CPU quota: under a Kubernetes CPU limit the
     node's core count would start far more threads than the pod may run.
     """
-    if os.environ.get("ASCOLTA_THREADS"):
-        return max(1, int(os.environ["ASCOLTA_THREADS"]))
+    if threads:
+        return max(1, threads)
     cores = len(os.sched_getaffinity(0))
     limit = cgroup_cpu_limit()
     return min(cores, limit) if limit else cores
@@ -137,11 +138,11 @@ class LinearHead:
         return softmax(embeddings @ self.weights.T + self.bias)
 
 
-def _onnx_embedder(model_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _onnx_embedder(model_dir: Path, threads: int | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = available_cores()
+    options.intra_op_num_threads = available_cores(threads)
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(
@@ -150,12 +151,12 @@ def _onnx_embedder(model_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.nda
     return lambda ids, mask: session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
 
-def _torch_embedder(model_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _torch_embedder(model_dir: Path, threads: int | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     import torch
     from transformers import BertModel
 
-    torch.set_num_threads(available_cores())
-    pooled = model_build.pooled_encoder(
+    torch.set_num_threads(available_cores(threads))
+    pooled = pooled_encoder(
         BertModel.from_pretrained(model_dir / "hf", add_pooling_layer=False, local_files_only=True)
     )
 
@@ -166,10 +167,28 @@ def _torch_embedder(model_dir: Path) -> Callable[[np.ndarray, np.ndarray], np.nd
     return embed
 
 
+def pooled_encoder(model):
+    """Wrap the encoder as ``(input_ids, attention_mask) -> L2-normalised mean of token states`` (e5 pooling)."""
+    import torch
+
+    class PooledEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = model
+
+        def forward(self, input_ids, attention_mask):
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=-1)
+
+    return PooledEncoder().eval()
+
+
 class E5Embedder:
     """multilingual-e5-small sentence embeddings: "query: " prefix, mean pooled, L2-normalised."""
 
-    def __init__(self, model_dir: Path, runtime: str = "onnx"):
+    def __init__(self, model_dir: Path, runtime: str = "onnx", threads: int | None = None):
         from tokenizers import Tokenizer
 
         self.model_dir = model_dir
@@ -178,11 +197,11 @@ class E5Embedder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         self.dim = json.loads((model_dir / "hf" / "config.json").read_text())["hidden_size"]
-        self._embed = _onnx_embedder(model_dir) if runtime == "onnx" else _torch_embedder(model_dir)
+        self._embed = (_onnx_embedder if runtime == "onnx" else _torch_embedder)(model_dir, threads)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         """[len(texts), dim] embeddings, in input order."""
-        encodings = self.tokenizer.encode_batch([model_build.QUERY_PREFIX + text for text in texts])
+        encodings = self.tokenizer.encode_batch([QUERY_PREFIX + text for text in texts])
         embeddings = np.zeros((len(texts), self.dim), np.float32)
         for batch in length_batches([len(e.ids) for e in encodings], BATCH_SIZE):
             embeddings[batch] = self._embed(*padded([encodings[i].ids for i in batch], self.pad_id))
@@ -204,10 +223,10 @@ class DefaultClassifier(SentimentClassifier):
         return self.head(self.embedder(texts))
 
 
-def load_default(model_dir: Path, *, runtime: str = "onnx") -> DefaultClassifier:
-    """The default classifier from an already prepared model directory (see model_build); reads local files only."""
-    head = LinearHead.load(model_build.asset_path(model_build.HEAD_ASSET))
-    return DefaultClassifier(E5Embedder(model_dir, runtime), head)
+def load_default(model_dir: Path, *, runtime: str = "onnx", threads: int | None = None) -> DefaultClassifier:
+    """The default classifier from an already prepared model directory (see :mod:`.layout`); local files only."""
+    head = LinearHead.load(asset_path(HEAD_ASSET))
+    return DefaultClassifier(E5Embedder(model_dir, runtime, threads), head)
 
 
 # --------------------------------------------------------------------------- any transformers classifier
@@ -241,7 +260,7 @@ def label_mapping(id2label: dict[int, str]) -> np.ndarray:
 class TransformersClassifier(SentimentClassifier):
     """A transformers sequence-classification model (torch), its labels mapped onto the three classes."""
 
-    def __init__(self, name_or_path: str):
+    def __init__(self, name_or_path: str, threads: int | None = None):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -255,7 +274,7 @@ class TransformersClassifier(SentimentClassifier):
                 f"sentiment model {name_or_path!r} not found in {where}; pass 'default', a local directory "
                 f"with a transformers sequence-classification model, or a hub name with network access: {error}"
             ) from error
-        torch.set_num_threads(available_cores())
+        torch.set_num_threads(available_cores(threads))
         self.model.eval()
         self.mapping = label_mapping(self.model.config.id2label)
         self.model_id = name_or_path
@@ -277,7 +296,9 @@ class TransformersClassifier(SentimentClassifier):
         return out
 
 
-def load_classifier(name_or_path: str = "default", *, data_dir: Path, runtime: str = "onnx") -> SentimentClassifier:
+def load_classifier(
+    name_or_path: str = "default", *, data_dir: Path, runtime: str = "onnx", threads: int | None = None
+) -> SentimentClassifier:
     """``"default"``: the prepared e5-small model in ``data_dir`` (ONNX int8, or the torch reference).
 
     Anything else is a transformers model directory or hub name, always run with torch. Loading the default
@@ -286,5 +307,5 @@ def load_classifier(name_or_path: str = "default", *, data_dir: Path, runtime: s
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if name_or_path == "default":
-        return load_default(model_build.find_ready_model(Path(data_dir)), runtime=runtime)
-    return TransformersClassifier(name_or_path)
+        return load_default(find_ready_model(Path(data_dir)), runtime=runtime, threads=threads)
+    return TransformersClassifier(name_or_path, threads)
