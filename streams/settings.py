@@ -114,6 +114,8 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
+        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError(f"ASCOLTA_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
         if self.broker_compat not in {"kafka", "tansu"}:
             raise ValueError(f"ASCOLTA_BROKER_COMPAT must be 'kafka' or 'tansu', got {self.broker_compat!r}")
         for name in ("partitions", "replication", "batch_size", "bucket_s", "delivery_max_attempts"):
