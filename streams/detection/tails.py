@@ -11,6 +11,18 @@ _LN10 = math.log(10.0)
 _MAX_SURPRISE = 300.0  # -log10 p cap: beyond this nothing changes for a human reader
 
 
+def _nonzero(value: float) -> float:
+    """Lentz's guard: a continued-fraction term that would be zero becomes tiny instead."""
+    return 1e-300 if abs(value) < 1e-300 else value
+
+
+def _lentz_step(a_n: float, b_n: float, c: float, d: float) -> tuple[float, float, float]:
+    """One modified-Lentz step of a continued fraction with terms a_n / b_n: the new c, d and h's factor."""
+    d = 1.0 / _nonzero(a_n * d + b_n)
+    c = _nonzero(b_n + a_n / c)
+    return c, d, d * c
+
+
 def _log_gamma_p(a: float, x: float) -> float:
     """log of the regularised lower incomplete gamma P(a, x) (Numerical Recipes series / continued fraction)."""
     if x <= 0.0:
@@ -34,12 +46,7 @@ def _log_gamma_p(a: float, x: float) -> float:
     for i in range(1, 10_000):
         an = -i * (i - a)
         b += 2.0
-        d = an * d + b
-        d = 1e-300 if abs(d) < 1e-300 else d
-        c = b + an / c
-        c = 1e-300 if abs(c) < 1e-300 else c
-        d = 1.0 / d
-        delta = d * c
+        c, d, delta = _lentz_step(an, b, c, d)
         h *= delta
         if abs(delta - 1.0) < 1e-13:
             break
@@ -52,25 +59,16 @@ def _beta_cf(a: float, b: float, x: float) -> float:
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c = 1.0
     d = 1.0 - qab * x / qap
-    d = 1e-300 if abs(d) < 1e-300 else d
+    d = _nonzero(d)
     d = 1.0 / d
     h = d
     for m in range(1, 10_000):
         m2 = 2 * m
         aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1e-300 if abs(d) < 1e-300 else d
-        c = 1.0 + aa / c
-        c = 1e-300 if abs(c) < 1e-300 else c
-        d = 1.0 / d
-        h *= d * c
+        c, d, delta = _lentz_step(aa, 1.0, c, d)
+        h *= delta
         aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1e-300 if abs(d) < 1e-300 else d
-        c = 1.0 + aa / c
-        c = 1e-300 if abs(c) < 1e-300 else c
-        d = 1.0 / d
-        delta = d * c
+        c, d, delta = _lentz_step(aa, 1.0, c, d)
         h *= delta
         if abs(delta - 1.0) < 1e-13:
             break
