@@ -40,11 +40,11 @@ class EvidenceRecorder(BrandDetector):
         super().__init__(config, brand=brand)
         self.trace: list[tuple[float, float]] = []  # per bucket after warm-up: (surprise, burst / budget)
 
-    def _evidence(self, bucket: Bucket):
-        evidence = super()._evidence(bucket)
+    def _evidence(self, bucket: Bucket, spread):
+        evidence = super()._evidence(bucket, spread)
         budgets = self._volume_thresholds()
         ratio = max(
-            ((x - mu) / self._size(w)) / max(budgets[slot], 1e-9) for slot, (w, x, mu) in enumerate(self._sums)
+            ((x - mu) / self._size(w)) / max(budgets[slot], 1e-9) for slot, (w, x, mu) in enumerate(spread.sums)
         )
         self.trace.append((evidence.volume, ratio))
         return evidence

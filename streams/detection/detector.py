@@ -209,6 +209,14 @@ class _Window(NamedTuple):
     negatives: int
 
 
+class _Spread(NamedTuple):
+    """What one bucket is judged with, computed once per step and handed to the methods that need it: the
+    dispersion per window (from the state before this bucket) and the window sums ending at this bucket."""
+
+    alphas: list[float]
+    sums: list[tuple[int, float, float]]  # (window, observed sum, expected sum)
+
+
 @dataclass
 class _State:
     """Everything the detector remembers; plain numbers and lists so JSON round-trips exactly."""
@@ -267,9 +275,7 @@ class BrandDetector:
         self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
         self._like = datetime(1970, 1, 1, tzinfo=UTC)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
-        self._alphas: list[float] = []  # per window, fixed for the bucket being processed
-        self._sums: list[tuple[int, float, float]] = []  # per window, for the bucket being processed
-        self.s = _State(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
+        self.state = _State(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
         if state is not None:
             self._restore(state)
 
@@ -277,38 +283,38 @@ class BrandDetector:
 
     def to_state(self) -> dict:
         """JSON-serialisable snapshot; ``BrandDetector(config, state, brand=...)`` continues identically."""
-        return {"version": STATE_VERSION, "windows": self._windows, **asdict(self.s)}
+        return {"version": STATE_VERSION, "windows": self._windows, **asdict(self.state)}
 
     def _restore(self, state: dict) -> None:
         if state.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"unsupported detector state version {state.get('version')!r}")
         if state.get("windows") != self._windows:
             raise ValueError(f"detector state was built for windows {state.get('windows')}, config has {self._windows}")
-        self.s = _State(**{k: v for k, v in state.items() if k not in {"version", "windows"}})
+        self.state = _State(**{k: v for k, v in state.items() if k not in {"version", "windows"}})
 
     # --------------------------------------------------------------------------------- public API
 
     @property
     def last_expected(self) -> float | None:
         """Baseline expectation for the last processed bucket (None before the first): for gauges."""
-        return self.s.recent[-1][_EXPECTED] if self.s.recent else None
+        return self.state.recent[-1][_EXPECTED] if self.state.recent else None
 
     @property
     def open_incident_kind(self) -> str | None:
         """Kind of the incident open now (crisis | opportunity), None when calm: for gauges."""
-        return self.s.incident["kind"] if self.s.incident else None
+        return self.state.incident["kind"] if self.state.incident else None
 
     @property
     def confidence(self) -> float:
         """How much history backs the baseline: 0 for a new brand, 1 after two weeks (weekly profile)."""
-        return min(1.0, self.s.seen / (14 * self._per_day)) ** 0.5
+        return min(1.0, self.state.seen / (14 * self._per_day)) ** 0.5
 
     def update(self, bucket: Bucket) -> list[Decision]:
         """Process one bucket (and the empty buckets of any gap before it); return the alert events."""
         bucket = _consistent(bucket)
         index = _bucket_index(bucket.start, self.config.bucket_seconds)
         self._like = bucket.start
-        s = self.s
+        s = self.state
         decisions: list[Decision] = []
         if s.last_index is not None:
             if index <= s.last_index:
@@ -334,15 +340,15 @@ class BrandDetector:
         w = hour_pos - lo
         lo %= 24
         weekday = (t // 86_400 + 3) % 7  # 1970-01-01 was a Thursday; 0 = Monday
-        return (1.0 - w) * self.s.daily[lo] + w * self.s.daily[(lo + 1) % 24], lo, w, weekday
+        return (1.0 - w) * self.state.daily[lo] + w * self.state.daily[(lo + 1) % 24], lo, w, weekday
 
     def _expected(self, index: int) -> float:
         daily, _, _, weekday = self._seasonal(index)
-        return self.s.level * daily * self.s.weekly[weekday]
+        return self.state.level * daily * self.state.weekly[weekday]
 
     def _alpha(self, slot: int) -> float:
         """Overdispersion for one window: learnt, shrunk to a cautious prior, plus the level's own uncertainty."""
-        s, c = self.s, self.config
+        s, c = self.state, self.config
         weighted, weight = s.dispersion[slot]
         learnt = max(c.alpha_floor, weighted / weight) if weight > 0 else c.alpha_prior
         n = s.seen
@@ -353,45 +359,45 @@ class BrandDetector:
     def _size(self, window: int) -> float:
         """The brand's typical mentions in a window, whatever the hour: bursts scale with the brand's size,
         not with the time of day, so the extra spread is alpha * mean * size (not alpha * mean**2)."""
-        return window * max(self.s.level, self._floor)
+        return window * max(self.state.level, self._floor)
 
-    def _winsorised(self, x: float, mu: float) -> float:
+    def _winsorised(self, x: float, mu: float, spread: _Spread) -> float:
         """The count clipped to mu +- winsor_sd sd: what the baseline may learn from this bucket."""
-        if not self.s.seen:
+        if not self.state.seen:
             return x
         # Counts are integers: a spread under one mention would pin a near-silent brand at zero forever.
-        sd = math.sqrt(max(mu, 1.0) + self._alphas[0] * mu * self._size(1))
+        sd = math.sqrt(max(mu, 1.0) + spread.alphas[0] * mu * self._size(1))
         return min(max(x, mu - self.config.winsor_sd * sd), mu + self.config.winsor_sd * sd)
 
-    def _learn(self, index: int, x_w: float, bucket: Bucket, learn_share: bool) -> None:
+    def _learn(self, index: int, winsorised: float, bucket: Bucket, learn_share: bool, spread: _Spread) -> None:
         """Update the baseline from the winsorised count, so a spike cannot lift its own baseline."""
-        s = self.s
+        s = self.state
         daily, lo, w, weekday = self._seasonal(index)
         weekly = s.weekly[weekday]
         s.level_weight = s.level_weight * (1.0 - self._level_rate) + 1.0
         step = max(self._level_rate, 1.0 / s.level_weight)
-        s.level += step * (x_w / max(daily * weekly, 1e-6) - s.level)
+        s.level += step * (winsorised / max(daily * weekly, 1e-6) - s.level)
         # Profiles: skipped during an incident (a crisis must not become "what 3 pm looks like"), and
         # started from a flat prior worth one day of visits, so one odd first day cannot set them.
         if s.level > 1e-9 and s.seen >= self._per_hour and s.incident is None:
-            ratio = x_w / (s.level * weekly)
+            ratio = winsorised / (s.level * weekly)
             for b_idx, b_w in ((lo, 1.0 - w), ((lo + 1) % 24, w)):
                 s.daily_weight[b_idx] = s.daily_weight[b_idx] * (1.0 - self._daily_rate * b_w) + b_w
                 rate = max(self._daily_rate, 1.0 / (s.daily_weight[b_idx] + self._per_hour)) * b_w
                 s.daily[b_idx] = max(0.05, s.daily[b_idx] + rate * (ratio - daily))
         if s.level > 1e-9 and s.seen >= self._per_day and s.incident is None:
-            ratio = x_w / (s.level * daily)
+            ratio = winsorised / (s.level * daily)
             s.weekly_weight[weekday] = s.weekly_weight[weekday] * (1.0 - self._weekly_rate) + 1.0
             rate = max(self._weekly_rate, 1.0 / (s.weekly_weight[weekday] + self._per_day))
             s.weekly[weekday] = max(0.1, s.weekly[weekday] + rate * (ratio - weekly))
         if index % self._per_day == 0:
             self._renormalise()
         if s.incident is None:  # an incident's buckets are not the brand's usual spread
-            self._learn_dispersion()
+            self._learn_dispersion(spread)
         q = self._share_rate
         if learn_share and bucket.negative is not None and bucket.count > 0:
             # Weighted like the winsorised count: a surge's mentions cannot outvote days of ordinary ones.
-            weight = min(1.0, x_w / bucket.count)
+            weight = min(1.0, winsorised / bucket.count)
             s.neg_sum = s.neg_sum * (1 - q) + weight * bucket.negative
             s.pos_sum = s.pos_sum * (1 - q) + weight * (bucket.positive or 0)
             s.labelled_sum = s.labelled_sum * (1 - q) + weight * bucket.count
@@ -401,7 +407,7 @@ class BrandDetector:
             s.reach_sum = s.reach_sum * (1 - q) + min(bucket.reach, 10.0 * typical * bucket.count)
             s.reach_count_sum = s.reach_count_sum * (1 - q) + bucket.count
 
-    def _learn_dispersion(self) -> None:
+    def _learn_dispersion(self, spread: _Spread) -> None:
         """Learn alpha per window length from E[(S - M)^2] - M = alpha * M * size (S: window sum, M: its
         baseline, size: the brand's typical sum over that window).
 
@@ -410,10 +416,10 @@ class BrandDetector:
         current spread (Huber), so a burst or a sustained shift widens the tolerated spread only slowly
         instead of teaching the detector that bursts are normal.
         """
-        s, r, c = self.s, self._disp_rate, self.config.winsor_sd
-        for slot, (window, total_x, total_mu) in enumerate(self._sums):
+        s, r, c = self.state, self._disp_rate, self.config.winsor_sd
+        for slot, (window, total_x, total_mu) in enumerate(spread.sums):
             if total_mu > 1e-9:
-                alpha, size = self._alphas[slot], self._size(window)
+                alpha, size = spread.alphas[slot], self._size(window)
                 bound = c * math.sqrt(total_mu + alpha * total_mu * size)
                 resid = min(max(total_x - total_mu, -bound), bound)
                 weight = (size / (1.0 + alpha * size)) ** 2
@@ -427,7 +433,7 @@ class BrandDetector:
         total_x = total_mu = 0.0
         windows = iter(self._windows)
         window = next(windows)
-        for i, row in enumerate(reversed(self.s.recent), start=1):
+        for i, row in enumerate(reversed(self.state.recent), start=1):
             x, mu = row[_COUNT], row[_EXPECTED]
             total_x += x
             total_mu += mu
@@ -440,7 +446,7 @@ class BrandDetector:
 
     def _renormalise(self) -> None:
         """Keep the profiles averaging 1 so the level stays in mentions per bucket (they share one scale)."""
-        s = self.s
+        s = self.state
         for profile in (s.daily, s.weekly):
             mean = sum(profile) / len(profile)
             profile[:] = [f / mean for f in profile]
@@ -448,7 +454,7 @@ class BrandDetector:
 
     def _baseline_shares(self) -> tuple[float, float, float]:
         """(negative share, positive share, labelled weight), with a weak prior for a brand seen briefly."""
-        s = self.s
+        s = self.state
         return (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0), s.labelled_sum
 
     def _volume_thresholds(self) -> list[float]:
@@ -457,7 +463,7 @@ class BrandDetector:
         in surprise, so that a maturing dispersion estimate cannot turn routine bursts into records.
         Changes once a day: cached."""
         if self._thresholds is None:
-            recent = self.s.daily_maxima[-self.config.budget_memory_days :]
+            recent = self.state.daily_maxima[-self.config.budget_memory_days :]
             self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
         return self._thresholds
 
@@ -466,7 +472,7 @@ class BrandDetector:
         past burst cannot keep the tone "up" for hours), and further back until share_pool_min labelled
         mentions make a share test meaningful. Stops at a bucket of unknown sentiment."""
         n = k_neg = k_pos = 0
-        for i, row in enumerate(reversed(self.s.recent), start=1):
+        for i, row in enumerate(reversed(self.state.recent), start=1):
             if row[_COUNT] == 0:
                 continue  # an empty bucket says nothing about the share
             if row[_NEGATIVE] < 0:
@@ -478,7 +484,7 @@ class BrandDetector:
                 break
         return n, k_neg, k_pos
 
-    def _evidence(self, bucket: Bucket) -> _Evidence:
+    def _evidence(self, bucket: Bucket, spread: _Spread) -> _Evidence:
         """Volume per window; with sentiment known, the tone of the same window's mentions next to it.
 
         Volume and tone are judged together, window by window: a surge whose own mentions turn negative
@@ -486,7 +492,7 @@ class BrandDetector:
         sum is the evidence of both), with the share test at least at share_surprise. A young brand's
         cautious volume test then does not hold back a surge that is plainly negative, while buzz with
         the usual tone (no share shift) still raises nothing."""
-        s, c = self.s, self.config
+        s, c = self.state, self.config
         thresholds = self._volume_thresholds()
         sentiment_known = bucket.count == 0 or bucket.negative is not None
         base_neg, base_pos, labelled = self._baseline_shares()
@@ -507,10 +513,10 @@ class BrandDetector:
         shown = _Window(1, bucket.count, s.recent[-1][_EXPECTED], 0.0, 0, 0)
         crisis = opportunity = 0.0
         crisis_window = opportunity_window = None
-        for slot, (window, total_x, total_mu) in enumerate(self._sums):
+        for slot, (window, total_x, total_mu) in enumerate(spread.sums):
             surprise = 0.0
             size = self._size(window)
-            alpha = self._alphas[slot]
+            alpha = spread.alphas[slot]
             # Exact tail only beyond one standard deviation: below it nothing can be decided.
             if total_x - total_mu > math.sqrt(total_mu + alpha * total_mu * size):
                 surprise = count_surprise(total_x, total_mu, alpha * size / total_mu)
@@ -586,10 +592,10 @@ class BrandDetector:
     # -------------------------------------------------------------------------------- lifecycle
 
     def _step(self, index: int, bucket: Bucket) -> list[Decision]:
-        s = self.s
+        s = self.state
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
-        self._alphas = [self._alpha(slot) for slot in range(len(self._windows))]
+        alphas = [self._alpha(slot) for slot in range(len(self._windows))]
         row = [0.0] * 4
         row[_COUNT], row[_EXPECTED] = x, mu
         row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)
@@ -597,37 +603,38 @@ class BrandDetector:
         s.recent.append(row)
         if len(s.recent) > self._keep:
             del s.recent[0]
-        self._sums = self._window_sums()
+        spread = _Spread(alphas, self._window_sums())
         self._roll_day(index)
-        self._track_shift(x, mu)
+        self._track_shift(x, mu, spread)
         decisions: list[Decision] = []
         if s.seen >= self._warmup_buckets or s.incident is not None:
-            ev = self._evidence(bucket)
+            ev = self._evidence(bucket, spread)
             decisions = self._lifecycle(index, bucket, ev)
         if s.incident is not None:  # a shift is reported once; the statistic restarts after the incident
             s.shift = 0.0
         # The tone of a crisis is not learnt (it must not become its own baseline) unless it lasts longer
         # than share_freeze_s: then it is the brand's new normal.
-        inc = s.incident
-        learn_share = inc is None or inc["kind"] != "crisis" or index - inc["start_index"] > self._share_freeze
-        self._learn(index, self._winsorised(x, mu), bucket, learn_share)
+        incident = s.incident
+        learn_share = (incident is None or incident["kind"] != "crisis"
+                       or index - incident["start_index"] > self._share_freeze)
+        self._learn(index, self._winsorised(x, mu, spread), bucket, learn_share, spread)
         s.seen += 1
         s.last_index = index
         return decisions
 
-    def _track_shift(self, x: float, mu: float) -> None:
+    def _track_shift(self, x: float, mu: float, spread: _Spread) -> None:
         """CUSUM for a sustained rise: the window tests see bursts, this sees hours of moderately high volume.
 
         The residual is in the brand's own per-bucket spread (overdispersion included, at least one mention:
         counts are integers) and clipped, so a single burst adds at most shift_clip - shift_drift.
         """
         c = self.config
-        sd = math.sqrt(max(mu, 1.0) + self._alphas[0] * mu * self._size(1))
+        sd = math.sqrt(max(mu, 1.0) + spread.alphas[0] * mu * self._size(1))
         residual = min((x - mu) / sd, c.shift_clip)
-        self.s.shift = max(0.0, self.s.shift + residual - c.shift_drift)
+        self.state.shift = max(0.0, self.state.shift + residual - c.shift_drift)
 
     def _roll_day(self, index: int) -> None:
-        s = self.s
+        s = self.state
         day = index // self._per_day
         if s.day is not None and day != s.day:
             s.daily_maxima.append([round(m, 6) for m in s.day_max])
@@ -637,30 +644,30 @@ class BrandDetector:
         s.day = day
 
     def _lifecycle(self, index: int, bucket: Bucket, ev: _Evidence) -> list[Decision]:
-        s, c = self.s, self.config
+        s, c = self.state, self.config
         kind, severity = self._classify(ev)
-        inc = s.incident
-        if inc is None:
+        incident = s.incident
+        if incident is None:
             if kind is None or (index <= s.cooldown_until and severity < 2.0 * s.last_peak):
                 return []
             return [self._open(index, bucket, ev, kind, severity)]
-        if kind == "crisis" and inc["kind"] != "crisis":
+        if kind == "crisis" and incident["kind"] != "crisis":
             # Buzz that turns negative: close the opportunity, open the crisis.
             return self._close(index, bucket, ev) + [self._open(index, bucket, ev, kind, severity)]
-        inc["peak"] = max(inc["peak"], severity)
+        incident["peak"] = max(incident["peak"], severity)
         # Calm: the last hour's volume is back to usual (longer windows lag) and no share shift is strong
         # enough to open a crisis on its own (a milder lasting shift must not keep an incident open for ever).
         if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise:
-            inc["calm"] += 1
-            return self._close(index, bucket, ev) if inc["calm"] >= self._calm_buckets else []
-        inc["calm"] = 0
-        if kind == inc["kind"] and severity >= max(c.update_growth * inc["reported"], inc["reported"] + 1.0):
-            inc["reported"] = severity
+            incident["calm"] += 1
+            return self._close(index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
+        incident["calm"] = 0
+        if kind == incident["kind"] and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0):
+            incident["reported"] = severity
             return [self._emit("updated", index, bucket, ev, severity)]
         return []
 
     def _open(self, index: int, bucket: Bucket, ev: _Evidence, kind: str, severity: float) -> Decision:
-        self.s.incident = {
+        self.state.incident = {
             "id": incident_id_for(self.brand, kind, bucket.start),
             "kind": kind,
             "started_at": bucket.start.isoformat(),
@@ -673,7 +680,7 @@ class BrandDetector:
         return self._emit("opened", index, bucket, ev, severity)
 
     def _close(self, index: int, bucket: Bucket | None, ev: _Evidence | None) -> list[Decision]:
-        s = self.s
+        s = self.state
         if s.incident is None:
             return []
         if bucket is None:
@@ -685,9 +692,9 @@ class BrandDetector:
         return [decision]
 
     def _emit(self, event: str, index: int, bucket: Bucket, ev: _Evidence | None, severity: float) -> Decision:
-        s = self.s
-        inc = s.incident
-        inc["seq"] += 1
+        s = self.state
+        incident = s.incident
+        incident["seq"] += 1
         base_neg = self._baseline_shares()[0] if s.labelled_sum > 0 else 0.0
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         if ev is None or event == "resolved":  # a resolve describes the calm bucket, not a window
@@ -697,11 +704,11 @@ class BrandDetector:
         bucket_expected = self.last_expected if s.recent else expected
         return Decision(
             event=event,
-            kind=inc["kind"],
-            incident_id=inc["id"],
-            seq=inc["seq"],
+            kind=incident["kind"],
+            incident_id=incident["id"],
+            seq=incident["seq"],
             at=bucket.start,
-            started_at=datetime.fromisoformat(inc["started_at"]),
+            started_at=datetime.fromisoformat(incident["started_at"]),
             severity=float(severity),
             observed=int(observed),
             expected=round(expected, 3),
