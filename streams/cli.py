@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ascolta", description="Mention stream processor: multilingual sentiment and crisis alerts on Kafka."
     )
     parser.add_argument("--log-level", default=None,
-                        choices=["debug", "info", "warning", "error"], help="log level (logs go to stderr; env ASCOLTA_LOG_LEVEL, default info)")
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level (logs go to stderr; env ASCOLTA_LOG_LEVEL, default info)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu) in the foreground")

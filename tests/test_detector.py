@@ -13,15 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.detection.detector import (
-    BrandDetector,
-    Bucket,
-    DetectorConfig,
-    count_surprise,
-    incident_id_for,
-    share_surprise,
-)
+from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
+from streams.detection.incidents import incident_id_for
 from streams.detection.offline import run_detect
+from streams.detection.tails import count_surprise, share_surprise
 
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 CONFIG = DetectorConfig()

@@ -34,19 +34,19 @@ from paging the team for what they do every week. A sustained shift is not a bur
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from .incidents import Evidence, IncidentLifecycle
 from .tails import count_surprise, share_surprise
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2  # 2 added the sustained-shift statistic; version 1 states load with it at zero
-_COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of _State.recent
+_COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of DetectorState.recent
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,6 @@ def _rate(half_life_s: float, bucket_s: int) -> float:
     return 1.0 - 0.5 ** (bucket_s / max(half_life_s, bucket_s))
 
 
-def incident_id_for(brand: str, kind: str, started_at: datetime) -> str:
-    """Deterministic id: the same brand, kind and start always give the same incident (idempotent sinks)."""
-    digest = hashlib.sha256(f"{brand}\x1f{kind}\x1f{started_at.isoformat()}".encode()).hexdigest()
-    return f"inc-{digest[:20]}"
-
-
 def _consistent(bucket: Bucket) -> Bucket:
     """The bucket with impossible numbers clamped (negative + positive <= count, reach >= 0): a stream
     worker must not die on one inconsistent digest, and the tail tests need valid counts."""
@@ -180,24 +174,6 @@ def _start_of(index: int, bucket_s: int, like: datetime) -> datetime:
     return start.astimezone(like.tzinfo) if like.tzinfo else start.replace(tzinfo=None)
 
 
-@dataclass
-class _Evidence:
-    """What one bucket says, after the tail tests."""
-
-    volume: float  # best -log10 p over the windows holding at least min_open_count mentions
-    recent_volume: float  # best -log10 p over the windows no longer than calm_s: is it calm again?
-    observed: int  # mentions in the window that carries the decision (the best volume window when calm)
-    expected: float  # baseline for that window
-    beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
-    shifted: bool  # the sustained-shift statistic is past its threshold
-    negative: float  # negative-share surprise behind that window (0 when sentiment is unknown)
-    sentiment_known: bool
-    negative_share: float
-    reach_ratio: float
-    crisis: float = 0.0  # best volume + negative-share evidence of a window that makes a crisis, else 0
-    opportunity: float = 0.0  # the same for a positive surge with no negative shift
-
-
 class _Window(NamedTuple):
     """One window's numbers, as an alert reports them."""
 
@@ -218,7 +194,7 @@ class _Spread(NamedTuple):
 
 
 @dataclass
-class _State:
+class DetectorState:
     """Everything the detector remembers; plain numbers and lists so JSON round-trips exactly."""
 
     last_index: int | None = None
@@ -269,13 +245,13 @@ class BrandDetector:
         self._prior_buckets = config.alpha_prior_weight_s / b
         self._warmup_buckets = config.warmup_s / b
         self._calm_buckets = max(1, round(config.calm_s / b))
-        self._cooldown_buckets = max(0, round(config.cooldown_s / b))
+        self.lifecycle = IncidentLifecycle(brand, config, self._calm_buckets, describe=self._emit)
         self._share_freeze = round(config.share_freeze_s / b)
         self._keep = max(self._windows[-1], 12)
         self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
         self._like = datetime(1970, 1, 1, tzinfo=UTC)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
-        self.state = _State(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
+        self.state = DetectorState(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
         if state is not None:
             self._restore(state)
 
@@ -290,7 +266,7 @@ class BrandDetector:
             raise ValueError(f"unsupported detector state version {state.get('version')!r}")
         if state.get("windows") != self._windows:
             raise ValueError(f"detector state was built for windows {state.get('windows')}, config has {self._windows}")
-        self.state = _State(**{k: v for k, v in state.items() if k not in {"version", "windows"}})
+        self.state = DetectorState(**{k: v for k, v in state.items() if k not in {"version", "windows"}})
 
     # --------------------------------------------------------------------------------- public API
 
@@ -321,7 +297,9 @@ class BrandDetector:
                 log.debug("brand %s: ignoring bucket %s at or before the last one", self.brand, bucket.start)
                 return []
             if (index - s.last_index - 1) * self.config.bucket_seconds > self.config.max_gap_s:
-                decisions += self._close(s.last_index + 1, None, None)
+                silence = s.last_index + 1
+                empty = Bucket(_start_of(silence, self.config.bucket_seconds, self._like), 0, None, None, 0.0)
+                decisions += self.lifecycle.close(s, silence, empty, None)
                 s.recent.clear()
             else:
                 for missing in range(s.last_index + 1, index):
@@ -484,7 +462,7 @@ class BrandDetector:
                 break
         return n, k_neg, k_pos
 
-    def _evidence(self, bucket: Bucket, spread: _Spread) -> _Evidence:
+    def _evidence(self, bucket: Bucket, spread: _Spread) -> Evidence:
         """Volume per window; with sentiment known, the tone of the same window's mentions next to it.
 
         Volume and tone are judged together, window by window: a surge whose own mentions turn negative
@@ -549,7 +527,7 @@ class BrandDetector:
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
-        return _Evidence(
+        return Evidence(
             volume=volume,
             recent_volume=recent_volume,
             observed=shown.observed,
@@ -563,31 +541,6 @@ class BrandDetector:
             crisis=crisis,
             opportunity=opportunity,
         )
-
-    def _classify(self, ev: _Evidence) -> tuple[str | None, float]:
-        """(kind, severity) for this bucket's evidence; kind None when it is not alert-worthy (buzz, noise).
-
-        Volume alone (sentiment unknown) must reach volume_only_surprise and beat the brand's routine
-        bursts, or be a sustained shift. With sentiment known, a window whose surge and shift in tone add up
-        (see _evidence) opens a crisis (negative share up) or an opportunity (positive share up, negative
-        not); so does a sharply negative share on steady volume. A surge with the usual tone is buzz and
-        raises nothing.
-        """
-        if not ev.sentiment_known:
-            if ev.beyond_routine or ev.shifted:
-                return "crisis", self._severity(ev.volume, ev)
-            return None, 0.0
-        if ev.crisis:
-            return "crisis", self._severity(ev.crisis, ev)
-        if ev.opportunity:
-            return "opportunity", self._severity(ev.opportunity, ev)
-        return None, 0.0
-
-    @staticmethod
-    def _severity(evidence: float, ev: _Evidence) -> float:
-        """Evidence in -log10 p units (volume + share surprise), plus a reach bonus (log2 of the ratio)."""
-        reach_bonus = max(0.0, math.log2(ev.reach_ratio)) if ev.reach_ratio > 0 else 0.0
-        return round(evidence + reach_bonus, 3)
 
     # -------------------------------------------------------------------------------- lifecycle
 
@@ -609,7 +562,7 @@ class BrandDetector:
         decisions: list[Decision] = []
         if s.seen >= self._warmup_buckets or s.incident is not None:
             ev = self._evidence(bucket, spread)
-            decisions = self._lifecycle(index, bucket, ev)
+            decisions = self.lifecycle.step(s, index, bucket, ev)
         if s.incident is not None:  # a shift is reported once; the statistic restarts after the incident
             s.shift = 0.0
         # The tone of a crisis is not learnt (it must not become its own baseline) unless it lasts longer
@@ -643,55 +596,7 @@ class BrandDetector:
             self._thresholds = None
         s.day = day
 
-    def _lifecycle(self, index: int, bucket: Bucket, ev: _Evidence) -> list[Decision]:
-        s, c = self.state, self.config
-        kind, severity = self._classify(ev)
-        incident = s.incident
-        if incident is None:
-            if kind is None or (index <= s.cooldown_until and severity < 2.0 * s.last_peak):
-                return []
-            return [self._open(index, bucket, ev, kind, severity)]
-        if kind == "crisis" and incident["kind"] != "crisis":
-            # Buzz that turns negative: close the opportunity, open the crisis.
-            return self._close(index, bucket, ev) + [self._open(index, bucket, ev, kind, severity)]
-        incident["peak"] = max(incident["peak"], severity)
-        # Calm: the last hour's volume is back to usual (longer windows lag) and no share shift is strong
-        # enough to open a crisis on its own (a milder lasting shift must not keep an incident open for ever).
-        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise:
-            incident["calm"] += 1
-            return self._close(index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
-        incident["calm"] = 0
-        if kind == incident["kind"] and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0):
-            incident["reported"] = severity
-            return [self._emit("updated", index, bucket, ev, severity)]
-        return []
-
-    def _open(self, index: int, bucket: Bucket, ev: _Evidence, kind: str, severity: float) -> Decision:
-        self.state.incident = {
-            "id": incident_id_for(self.brand, kind, bucket.start),
-            "kind": kind,
-            "started_at": bucket.start.isoformat(),
-            "start_index": index,
-            "seq": 0,
-            "reported": severity,
-            "peak": severity,
-            "calm": 0,
-        }
-        return self._emit("opened", index, bucket, ev, severity)
-
-    def _close(self, index: int, bucket: Bucket | None, ev: _Evidence | None) -> list[Decision]:
-        s = self.state
-        if s.incident is None:
-            return []
-        if bucket is None:
-            bucket = Bucket(_start_of(index, self.config.bucket_seconds, self._like), 0, None, None, 0.0)
-        decision = self._emit("resolved", index, bucket, ev, s.incident["peak"])
-        s.last_peak = s.incident["peak"]
-        s.cooldown_until = index + self._cooldown_buckets
-        s.incident = None
-        return [decision]
-
-    def _emit(self, event: str, index: int, bucket: Bucket, ev: _Evidence | None, severity: float) -> Decision:
+    def _emit(self, event: str, index: int, bucket: Bucket, ev: Evidence | None, severity: float) -> Decision:
         s = self.state
         incident = s.incident
         incident["seq"] += 1

@@ -35,7 +35,6 @@ import numpy as np
 from .classify import load_default, pooled_encoder
 from .layout import (
     ADAPTER_ASSET,
-    HEAD_ASSET,
     MODEL_FAMILY,
     RECIPE_VERSION,
     VERIFICATION_ASSET,
