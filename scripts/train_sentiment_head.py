@@ -62,7 +62,10 @@ VERIFICATION_TEXTS = [
     ("बैठक सोमवार को सुबह दस बजे होगी", "neutral"),
     ("बहुत बढ़िया फिल्म, मुझे बहुत पसंद आई!", "positive"),
 ]
-VERIFICATION_TOLERANCE = 0.05
+# Int8 kernels differ by CPU: the same build on an AVX2 machine without VNNI (AMD EPYC) drifts up to 0.064 from
+# these values, taken on an Intel VNNI machine, and the fp32 reference up to 0.082. A broken build (wrong weights,
+# tokenizer or head) moves labels and probabilities far more, so the check asks for every label and 0.1.
+VERIFICATION_TOLERANCE = 0.1
 
 
 def embed_umsab(umsab: Path, embedder: sentiment.E5Embedder, cache: Path) -> dict:
