@@ -1,8 +1,8 @@
 """Notify: deliver every alert event to the routes that want it, once per route, or dead-letter it.
 
-The agent reads ``alerts``. For each event it picks the routes (:mod:`streams.routing`), sends on all of
-them concurrently with retries and rate limits (:mod:`streams.channels`), and only moves on when every route
-has either succeeded or dead-lettered the event on ``alerts.deadletter``; so a committed Kafka offset means
+Faust wiring of :mod:`streams.alerting`. The agent reads ``alerts``; for each event it picks the routes,
+sends on all of them concurrently with retries and rate limits, and only moves on when every route has
+either succeeded or dead-lettered the event on ``alerts.deadletter``; so a committed Kafka offset means
 the event was handled everywhere. A changelogged table remembers ``"<event_id>|<route>"`` after a success,
 so a restarted worker that re-reads the topic does not send again. That is at-least-once, not exactly-once:
 a crash between a send and its record re-sends, and receivers de-duplicate on ``X-Ascolta-Event-Id``.
@@ -10,23 +10,22 @@ a crash between a send and its record re-sends, and receivers de-duplicate on ``
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
-from datetime import datetime, timezone
 
 import orjson
 
 from . import metrics
+from .alerting.delivery import (
+    RateLimiter, RetryPolicy, alert_deadletter_record, deliver_with_retries, parse_alert, send_alert,
+)
+from .alerting.routes import Route, describe, load_routes, wants
 from .app import JSON_SCHEMA, alerts_deadletter_topic, alerts_topic, app, settings
-from .channels import Outcome, RateLimiter, RetryPolicy, deliver_with_retries, send_alert
-from .contracts import format_rfc3339, validate
-from .routing import Route, describe, load_routes, wants
 from .seen import SeenKeys
 
 log = logging.getLogger(__name__)
 
-ROUTES: list[Route] = load_routes(settings.notify_config)  # a bad configuration stops the worker at start
+ROUTES: list[Route] = load_routes(settings.notify_config, settings.environ)  # a bad configuration stops the worker
 POLICY = RetryPolicy(
     max_attempts=settings.delivery_max_attempts,
     backoff_s=settings.delivery_backoff_s,
@@ -34,7 +33,6 @@ POLICY = RetryPolicy(
     deadline_s=settings.delivery_deadline_s,
     attempt_timeout_s=settings.delivery_timeout_s,
 )
-ROUTING_FIELDS = {"event_id": str, "incident_id": str, "brand": str, "kind": str, "event": str, "severity": (int, float)}
 RETENTION_S = settings.delivery_retention_days * 86400
 
 # "<event_id>|<route>" -> {"outcome": "delivered"|"deadlettered", "at": epoch seconds, "p": partition}
@@ -64,43 +62,6 @@ async def close_http_session(app, **kwargs) -> None:
         await _http.close()
 
 
-def parse_alert(value: bytes) -> tuple[dict | None, str]:
-    """The alert event, or None and why it cannot be routed. Schema problems short of that are logged only:
-    an alert that can be routed is worth delivering even if, say, a sample lacks a field."""
-    try:
-        alert = orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return None, f"not JSON: {exc}"
-    if not isinstance(alert, dict):
-        return None, "not a JSON object"
-    for name, kind in ROUTING_FIELDS.items():
-        if not isinstance(alert.get(name), kind) or isinstance(alert.get(name), bool):
-            return None, f"field {name!r} missing or of the wrong type"
-    problems = validate("alert", alert)
-    if problems:
-        log.warning("alert %s does not match schemas/alert.v1.json: %s", alert["event_id"], problems)
-    return alert, ""
-
-
-def deadletter_record(*, reason: str, detail: str, message, alert: dict | None, route: Route | None,
-                      outcome: Outcome | None) -> dict:
-    """What ``alerts.deadletter`` holds: enough to re-send by hand, and why it was not delivered."""
-    return {
-        "schema_version": 1,
-        "reason": reason,
-        "detail": detail,
-        "route": route.name if route else None,
-        "channel": route.channel if route else None,
-        "attempts": outcome.attempts if outcome else 0,
-        "last_error": outcome.last_error if outcome else None,
-        "event_id": alert["event_id"] if alert else None,
-        "alert": alert,
-        "original_base64": None if alert else base64.b64encode(message.value or b"").decode(),
-        "source": {"topic": message.topic, "partition": message.partition, "offset": message.offset},
-        "dead_lettered_at": format_rfc3339(datetime.now(timezone.utc)),
-    }
-
-
 async def deliver_once(route: Route, alert: dict, message) -> None:
     """Deliver ``alert`` on ``route`` unless the table says it already was; record the result."""
     key = f"{alert['event_id']}|{route.name}"
@@ -123,8 +84,9 @@ async def deliver_once(route: Route, alert: dict, message) -> None:
         log.info("alert %s delivered on route %s (%s) after %d attempt(s) in %.2f s", alert["event_id"],
                  route.name, route.channel, outcome.attempts, time.monotonic() - started)
         return
-    record = deadletter_record(reason=outcome.reason, detail=outcome.detail, message=message, alert=alert,
-                               route=route, outcome=outcome)
+    record = alert_deadletter_record(reason=outcome.reason, detail=outcome.detail, topic=message.topic,
+                                     partition=message.partition, offset=message.offset, original=message.value,
+                                     alert=alert, route=route, outcome=outcome)
     await alerts_deadletter_topic.send(key=alert["event_id"].encode(), value=orjson.dumps(record))
     deliveries.add(key, partition=message.partition, now=now, outcome="deadlettered")
     metrics.DELIVERIES.labels(route.channel, route.name, "deadlettered").inc()
@@ -136,8 +98,9 @@ async def deliver_once(route: Route, alert: dict, message) -> None:
 async def handle(message) -> None:
     alert, problem = parse_alert(message.value)
     if alert is None:
-        record = deadletter_record(reason="invalid_alert", detail=problem, message=message, alert=None, route=None,
-                                   outcome=None)
+        record = alert_deadletter_record(reason="invalid_alert", detail=problem, topic=message.topic,
+                                         partition=message.partition, offset=message.offset,
+                                         original=message.value, alert=None, route=None, outcome=None)
         await alerts_deadletter_topic.send(key=message.key, value=orjson.dumps(record))
         metrics.ALERTS_DEADLETTERED.labels("none", "invalid_alert").inc()
         log.error("unroutable alert at %s[%d]@%d dead-lettered: %s", message.topic, message.partition,
