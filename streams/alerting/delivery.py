@@ -1,9 +1,10 @@
-"""Getting one alert event to one route: retries with backoff, a rate limit per route, and the dead-letter
-record when the budget is spent or the event cannot be routed at all.
+"""Getting alert events to their routes: once per route, with retries, backoff and a rate limit per route,
+or onto ``alerts.deadletter`` with the reason when the budget is spent or the event cannot be routed at all.
 
-:func:`deliver_with_retries` never raises for a failed send: it returns an :class:`Outcome`, so the caller
-either records a delivery or writes :func:`alert_deadletter_record` to ``alerts.deadletter``; nothing is
-lost silently.
+:class:`Notifier` is the whole policy, given its tables, its dead-letter sender and its metrics, so
+:mod:`streams.notify` only wires it to Faust. :func:`deliver_with_retries` never raises for a failed send:
+it returns an :class:`Outcome`, and the notifier either records a delivery or dead-letters the event;
+nothing is lost silently.
 """
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
 import orjson
 
 from ..contracts import format_rfc3339, validate
 from .channels import CHANNELS
 from .channels.base import DeliveryError
-from .routes import Route
+from .routes import Route, wants
 
 log = logging.getLogger(__name__)
 
@@ -165,3 +166,94 @@ def alert_deadletter_record(*, reason: str, detail: str, topic: str, partition: 
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "dead_lettered_at": format_rfc3339(now or datetime.now(timezone.utc)),
     }
+
+
+# --- the notifier -----------------------------------------------------------------------------------------
+
+class Records(Protocol):
+    """A changelogged table of keys (:class:`streams.seen.SeenKeys` in the worker)."""
+
+    def get(self, key: str) -> dict | None: ...
+
+    def add(self, key: str, *, partition: int, now: float, **fields: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeliveryMetrics:
+    """The notifier's Prometheus metrics (``streams.metrics`` in the worker; see docs/alerting.md)."""
+
+    deliveries: Any  # Counter: channel, route, outcome (delivered | deadlettered | duplicate)
+    attempts: Any  # Counter: channel, route, result (success | a DeliveryError reason)
+    seconds: Any  # Histogram: channel, route
+    deadlettered: Any  # Counter: channel, reason
+
+
+class Notifier:
+    """Delivers each event to the routes that want it, all routes concurrently, and returns only when every
+    route has succeeded or dead-lettered it, so the caller may commit the event's offset afterwards.
+
+    ``deliveries`` remembers ``"<event_id>|<route>"`` once handled, so a re-read event is not sent again;
+    ``notified_incidents`` remembers ``"<incident_id>|<route>"`` once a route was told, so it follows the
+    incident to its end (:func:`~streams.alerting.routes.wants`). ``message`` is a Kafka record: ``key``,
+    ``value``, ``topic``, ``partition``, ``offset``."""
+
+    def __init__(self, routes: list[Route], policy: RetryPolicy, *, deliveries: Records, notified_incidents: Records,
+                 send_deadletter: Callable[[bytes | None, dict], Awaitable[None]], session: Callable[[], Any],
+                 metrics: DeliveryMetrics) -> None:
+        self.routes = routes
+        self.policy = policy
+        self.deliveries = deliveries
+        self.notified_incidents = notified_incidents
+        self.send_deadletter = send_deadletter
+        self.session = session
+        self.metrics = metrics
+        self.limiters = {route.name: RateLimiter(route.rate_per_second) for route in routes}
+
+    async def handle(self, message) -> None:
+        alert, problem = parse_alert(message.value)
+        if alert is None:
+            record = alert_deadletter_record(reason="invalid_alert", detail=problem, topic=message.topic,
+                                             partition=message.partition, offset=message.offset,
+                                             original=message.value, alert=None, route=None, outcome=None)
+            await self.send_deadletter(message.key, record)
+            self.metrics.deadlettered.labels("none", "invalid_alert").inc()
+            log.error("unroutable alert at %s[%d]@%d dead-lettered: %s", message.topic, message.partition,
+                      message.offset, problem)
+            return
+        chosen = [
+            route for route in self.routes
+            if wants(route, alert, bool(self.notified_incidents.get(f"{alert['incident_id']}|{route.name}")))
+        ]
+        await asyncio.gather(*(self.deliver_once(route, alert, message) for route in chosen))
+
+    async def deliver_once(self, route: Route, alert: dict, message) -> None:
+        """Deliver ``alert`` on ``route`` unless the table says it already was; record the result."""
+        key = f"{alert['event_id']}|{route.name}"
+        if self.deliveries.get(key):
+            self.metrics.deliveries.labels(route.channel, route.name, "duplicate").inc()
+            log.info("alert %s already handled on route %s: not sending again", alert["event_id"], route.name)
+            return
+        started = time.monotonic()
+        attempts = self.metrics.attempts
+        outcome = await deliver_with_retries(
+            lambda: send_alert(route, alert, self.session(), self.policy.attempt_timeout_s), self.policy,
+            self.limiters[route.name], on_attempt=lambda result: attempts.labels(route.channel, route.name, result).inc(),
+        )
+        self.metrics.seconds.labels(route.channel, route.name).observe(time.monotonic() - started)
+        now = time.time()
+        if outcome.delivered:
+            self.deliveries.add(key, partition=message.partition, now=now, outcome="delivered")
+            self.notified_incidents.add(f"{alert['incident_id']}|{route.name}", partition=message.partition, now=now)
+            self.metrics.deliveries.labels(route.channel, route.name, "delivered").inc()
+            log.info("alert %s delivered on route %s (%s) after %d attempt(s) in %.2f s", alert["event_id"],
+                     route.name, route.channel, outcome.attempts, time.monotonic() - started)
+            return
+        record = alert_deadletter_record(reason=outcome.reason, detail=outcome.detail, topic=message.topic,
+                                         partition=message.partition, offset=message.offset, original=message.value,
+                                         alert=alert, route=route, outcome=outcome)
+        await self.send_deadletter(alert["event_id"].encode(), record)
+        self.deliveries.add(key, partition=message.partition, now=now, outcome="deadlettered")
+        self.metrics.deliveries.labels(route.channel, route.name, "deadlettered").inc()
+        self.metrics.deadlettered.labels(route.channel, outcome.reason).inc()
+        log.error("alert %s dead-lettered on route %s (%s): %s (%s)", alert["event_id"], route.name, route.channel,
+                  outcome.reason, outcome.detail)

@@ -1,5 +1,6 @@
-"""Delivery: backoff, rate limits and retries against real HTTP servers, the channel registry, and the
-records that go to ``alerts.deadletter`` (checked against ``schemas/alert-deadletter.v1.json``)."""
+"""Delivery: backoff, rate limits and retries against real HTTP servers, the channel registry, the notifier's
+once-per-route policy without a broker, and the records that go to ``alerts.deadletter`` (checked against
+``schemas/alert-deadletter.v1.json``)."""
 from __future__ import annotations
 
 import base64
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 import aiohttp
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from streams.alerting.channels import CHANNELS
 from streams.alerting.channels.base import (
@@ -19,9 +21,10 @@ from streams.alerting.channels.base import (
 )
 from streams.alerting.channels.webhook import WebhookTarget
 from streams.alerting.delivery import (
-    Outcome, RateLimiter, RetryPolicy, alert_deadletter_record, backoff_delay, deliver_with_retries, parse_alert,
-    send_alert,
+    DeliveryMetrics, Notifier, Outcome, RateLimiter, RetryPolicy, alert_deadletter_record, backoff_delay,
+    deliver_with_retries, parse_alert, send_alert,
 )
+from streams.alerting.receiver import make_app
 from streams.alerting.render import summarise
 from streams.alerting.routes import Route, describe, parse_config
 from streams.broker import free_port
@@ -190,3 +193,76 @@ def test_dead_letter_records_match_their_schema():
     assert validate("alert-deadletter", unreadable) == []
     assert base64.b64decode(unreadable["original_base64"]) == b"{not json" and unreadable["attempts"] == 0
     assert validate("alert-deadletter", failed | {"alert": None}) != []  # a delivery failure keeps its alert
+
+
+# --- the notifier, without a broker ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    key: bytes | None
+    value: bytes | None
+    topic: str = "alerts"
+    partition: int = 0
+    offset: int = 0
+
+
+class TableRecords:
+    """What the worker's changelogged SeenKeys table does for the notifier, in a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict] = {}
+
+    def get(self, key: str) -> dict | None:
+        return self.rows.get(key)
+
+    def add(self, key: str, *, partition: int, now: float, **fields: object) -> None:
+        self.rows[key] = {"at": now, "p": partition, **fields}
+
+
+def delivery_metrics(registry: CollectorRegistry) -> DeliveryMetrics:
+    return DeliveryMetrics(
+        deliveries=Counter("d", "", ["channel", "route", "outcome"], registry=registry),
+        attempts=Counter("a", "", ["channel", "route", "result"], registry=registry),
+        seconds=Histogram("s", "", ["channel", "route"], registry=registry),
+        deadlettered=Counter("x", "", ["channel", "reason"], registry=registry),
+    )
+
+
+async def test_notifier_delivers_once_per_route_follows_incidents_and_dead_letters_the_rest():
+    verified: list = []
+    refused: list = []
+    dead: list[tuple[bytes | None, dict]] = []
+
+    async def send_deadletter(key: bytes | None, record: dict) -> None:
+        dead.append((key, record))
+
+    opened = make_alert("opened") | {"severity": 7.0}
+    resolved = make_alert("resolved") | {"event_id": "inc-7:3", "severity": 0.4}
+    opportunity = make_alert("opened", "opportunity") | {"event_id": "inc-8:0", "incident_id": "inc-8", "severity": 3.0}
+    registry = CollectorRegistry()
+    async with http_server(make_app(SECRET, verified.append)) as hook, \
+            http_server(recording_app(refused, [(410, {})] * 3)) as gone, aiohttp.ClientSession() as session:
+        routes = parse_config(json.dumps([
+            {"name": "hook", "channel": "webhook", "url": f"{hook}/a", "secret": SECRET, "min_severity": 5},
+            {"name": "gone", "channel": "slack", "webhook_url": f"{gone}/gone", "rate_per_second": 100},
+        ]), source="t", environ={})
+        notifier = Notifier(routes, RetryPolicy(max_attempts=2, backoff_s=0.01, max_backoff_s=0.01, deadline_s=5),
+                            deliveries=TableRecords(), notified_incidents=TableRecords(),
+                            send_deadletter=send_deadletter, session=lambda: session,
+                            metrics=delivery_metrics(registry))
+        for offset, value in enumerate([orjson.dumps(opened), orjson.dumps(resolved), orjson.dumps(opportunity),
+                                        b"{not json", orjson.dumps(opened)]):
+            await notifier.handle(KafkaRecord(key=b"k", value=value, offset=offset))
+    assert verified == [opened, resolved]  # the resolution at 0.4 follows the incident; 3.0 opens nothing
+    assert len(refused) == 3
+    assert [(key, d["reason"], d["route"], d["source"]["offset"]) for key, d in dead] == [
+        (b"inc-7:2", "permanent_failure", "gone", 0), (b"inc-7:3", "permanent_failure", "gone", 1),
+        (b"inc-8:0", "permanent_failure", "gone", 2), (b"k", "invalid_alert", None, 3)]
+    assert all(validate("alert-deadletter", d) == [] for _, d in dead)
+    count = registry.get_sample_value
+    assert count("d_total", {"channel": "webhook", "route": "hook", "outcome": "delivered"}) == 2
+    assert count("d_total", {"channel": "webhook", "route": "hook", "outcome": "duplicate"}) == 1
+    assert count("d_total", {"channel": "slack", "route": "gone", "outcome": "duplicate"}) == 1  # not retried
+    assert count("x_total", {"channel": "slack", "reason": "permanent_failure"}) == 3
+    assert count("x_total", {"channel": "none", "reason": "invalid_alert"}) == 1
+    assert count("a_total", {"channel": "slack", "route": "gone", "result": "http_4xx"}) == 3
