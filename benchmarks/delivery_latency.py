@@ -1,7 +1,7 @@
 """Alert delivery latency: from an alert event produced on ``alerts`` to its signed webhook arriving.
 
 Starts the embedded broker, one ``ascolta worker`` with the environment-only webhook route
-(ASCOLTA_WEBHOOK_URL/SECRET), and the reference receiver (:mod:`streams.receiver`, which verifies every
+(ASCOLTA_WEBHOOK_URL/SECRET), and the reference receiver (:mod:`streams.alerting.receiver`, which verifies every
 signature) in this process. Produces alert events one at a time at a steady pace and measures, per event, the
 time from handing it to the Kafka producer to the receiver accepting it. Prints p50/p95/max with its setup;
 asserts nothing.
@@ -29,7 +29,7 @@ from aiohttp import web  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
 
 from streams.tools.broker import EmbeddedBroker, free_port  # noqa: E402
-from streams.receiver import make_app  # noqa: E402
+from streams.alerting.receiver import make_app  # noqa: E402
 from tests.integration.test_notify import alert_event  # noqa: E402
 from tests.integration.workers import WorkerProcess, bootstrap  # noqa: E402
 

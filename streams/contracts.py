@@ -22,6 +22,7 @@ SCHEMA_FILES: dict[str, str] = {
     "enriched": "mention.enriched.v1.json",
     "alert": "alert.v1.json",
     "deadletter": "deadletter.v1.json",
+    "alert-deadletter": "alert-deadletter.v1.json",
 }
 KINDS: tuple[str, ...] = tuple(SCHEMA_FILES)
 

@@ -14,7 +14,6 @@ PACKAGE = ROOT / "streams"
 # Modules that may touch os.environ for a reason other than reading configuration.
 ENVIRONMENT_EXCEPTIONS = {
     "streams.tools.broker": "hands the environment on to the Tansu child process, adding NO_COLOR",
-    "streams.routing": "until the alerting half of issue 11 passes Settings.environ to load_routes",
 }
 
 

@@ -84,7 +84,15 @@ DEADLETTER = {
     "dead_lettered_at": "2026-05-04T13:45:00Z",
 }
 
-VALID = {"raw": RAW, "enriched": ENRICHED, "alert": ALERT, "deadletter": DEADLETTER}
+ALERT_DEADLETTER = {
+    "schema_version": 1, "reason": "attempts_exhausted", "detail": "attempt 8: cannot reach hooks.example.com",
+    "route": "siem", "channel": "webhook", "attempts": 8, "last_error": "connection", "event_id": ALERT["event_id"],
+    "alert": ALERT, "original_base64": None, "source": {"topic": "alerts", "partition": 1, "offset": 42},
+    "dead_lettered_at": "2026-05-04T13:55:02Z",
+}
+
+VALID = {"raw": RAW, "enriched": ENRICHED, "alert": ALERT, "deadletter": DEADLETTER,
+         "alert-deadletter": ALERT_DEADLETTER}
 
 # One corruption per kind and rule that matters: (kind, JSON path to set or delete, new value or DELETE).
 DELETE = object()
@@ -115,6 +123,9 @@ CORRUPTIONS = [
     ("deadletter", ["stage"], "detect"),
     ("deadletter", ["source", "key_base64"], 7),
     ("deadletter", ["mention_id"], DELETE),
+    ("alert-deadletter", ["reason"], "gave_up"),
+    ("alert-deadletter", ["alert"], None),  # only an unreadable record (invalid_alert) has no alert
+    ("alert-deadletter", ["source", "offset"], -1),
 ]
 
 

@@ -13,7 +13,6 @@ from streams.detection import digest as digests
 from streams.detection.alert import build_explanation
 from streams.detection.detector import Decision
 from streams.detection.digest import BucketDigest, TermBaseline, tokenize
-from streams.explain import format_alert, format_alert_line
 from streams.stopwords import stop_words
 
 AT = datetime(2026, 11, 23, 14, 5, tzinfo=timezone.utc)
@@ -337,47 +336,3 @@ def test_explanation_refuses_non_finite_numbers():
     with pytest.raises(ValueError, match="volume_ratio"):
         build_explanation(decision(volume_ratio=float("inf")), [], TermBaseline())
 
-
-def _alert() -> dict:
-    d = decision()
-    return alert_for(d, build_explanation(d, _incident_digests(), _baseline_of_usual_talk()))
-
-
-def test_format_alert_in_english_shows_the_key_numbers():
-    text = format_alert(_alert(), "en")
-    assert text.startswith("[CRISIS OPENED] acme — 2026-11-23 14:05 UTC, severity 7.3")
-    for fragment in ("96 mentions vs 12.0 expected (8.0x)", "negative: 71% vs 18% usual", "reach: 1.2M vs 150k",
-                     "richiamo (", "languages: it 63%, en 37%", "most reached:", "@tg_news (reach 120k)",
-                     "most negative:"):
-        assert fragment in text, fragment
-
-
-def test_format_alert_in_italian_shows_the_key_numbers():
-    alert = _alert() | {"event": "resolved", "started_at": "2026-11-23T13:40:00Z"}
-    text = format_alert(alert, "it")
-    assert text.startswith("[CRISI RISOLTA] acme — 23/11/2026 14:05 UTC (dalle 23/11/2026 13:40 UTC), gravità 7,3")
-    for fragment in ("96 menzioni contro 12,0 attese (8,0x)", "negative: 71% contro il 18% abituale",
-                     "copertura: 1,2M contro 150k", "termini principali: ", "lingue: it 63%, en 37%", "più visti:",
-                     "più negativi:", "fonti: twitter"):
-        assert fragment in text, fragment
-
-
-def test_one_line_summary():
-    en, it = format_alert_line(_alert(), "en"), format_alert_line(_alert(), "it")
-    assert "\n" not in en and "\n" not in it
-    assert "96 vs 12.0 expected (8.0x), negative 71% (usual 18%)" in en
-    assert "96 contro 12,0 attese (8,0x), negative 71% (di solito 18%)" in it
-    assert "richiamo" in en and "recall" in it
-
-
-def test_format_alert_neutralises_terminal_escapes_from_mentions():
-    alert = _alert()
-    alert["brand"] = "acme\x1b[2J"
-    alert["explanation"]["most_reached"][0]["text"] = "normal \x1b]0;pwned\x07 text \u202eevil"
-    text = format_alert(alert)
-    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
-
-
-def test_format_alert_rejects_unknown_languages():
-    with pytest.raises(ValueError, match="unsupported alert language"):
-        format_alert(_alert(), "de")

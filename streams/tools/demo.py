@@ -55,7 +55,7 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
     """Print alerts as they arrive and a progress line now and then; return a summary."""
     from aiokafka import AIOKafkaConsumer
 
-    from ..explain import format_alert
+    from ..alerting.render import format_alert
 
     consumer = AIOKafkaConsumer(
         env["ASCOLTA_ALERTS_TOPIC"], env["ASCOLTA_ENRICHED_TOPIC"], env["ASCOLTA_DEADLETTER_TOPIC"],

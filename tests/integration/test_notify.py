@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from streams.tools.broker import free_port
-from streams.channels import verify
+from streams.alerting.channels.webhook import verify
 from streams.contracts import validate
 
 from .workers import WorkerProcess, consume_until, produce
@@ -214,6 +214,7 @@ routes:
         assert sorted(d["event_id"] for d in dead) == sorted(expected)
         assert {(d["route"], d["reason"], d["last_error"]) for d in dead} == {("retired-hook", "permanent_failure", "http_4xx")}
         assert all(d["alert"]["event_id"] == d["event_id"] and "410" in d["detail"] for d in dead)
+        assert all(validate("alert-deadletter", d) == [] for d in dead)
         assert metric(worker, "ascolta_alerts_deadlettered_total", channel="webhook", reason="permanent_failure") == len(everything)
         assert metric(worker, "ascolta_deliveries_total", route="webhook", outcome="delivered") == len(everything)
 
@@ -254,6 +255,7 @@ def test_unroutable_alert_is_dead_lettered(broker, receiver, tmp_path):
         dead = got[deadletter_topic]
         assert [d["reason"] for d in dead] == ["invalid_alert", "invalid_alert"]
         assert dead[0]["original_base64"] and dead[0]["alert"] is None
+        assert all(validate("alert-deadletter", d) == [] for d in dead)
         wait_for(lambda: set(receiver.event_ids("/hook")) == {"lumen-1:0"}, 60, worker, "the valid alert")
     finally:
         worker.stop()

@@ -5,8 +5,10 @@ import json
 
 import pytest
 
-from streams.routing import (
-    EmailTarget, RouteConfigError, WebhookTarget, describe, env_webhook_route, load_routes, parse_config, wants,
+from streams.alerting.channels.email import EmailTarget
+from streams.alerting.channels.webhook import WebhookTarget
+from streams.alerting.routes import (
+    RouteConfigError, describe, env_webhook_route, load_routes, parse_config, wants,
 )
 
 YAML = """
@@ -135,3 +137,9 @@ def test_an_incident_a_route_was_told_about_is_followed_to_its_end(routes):
     assert not wants(slack, resolved, incident_already_notified=False)
     assert wants(slack, resolved, incident_already_notified=True)
     assert not wants(slack, alert(brand="Velo Motors", event="resolved"), incident_already_notified=True)
+
+
+def test_routes_never_read_the_process_environment(monkeypatch):
+    monkeypatch.setenv("ASCOLTA_WEBHOOK_URL", "https://example.org/hook")
+    monkeypatch.setenv("ASCOLTA_WEBHOOK_SECRET", "s")
+    assert load_routes("", environ={}) == []  # only the mapping given (the worker's Settings.environ) counts

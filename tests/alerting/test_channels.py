@@ -7,53 +7,28 @@ import email
 import email.policy
 import ipaddress
 import logging
-import random
 import ssl
-import time
 
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
+from streams.alerting.channels.base import DeliveryError, IncomingWebhookTarget, parse_retry_after
+from streams.alerting.channels.email import EmailTarget, email_message
+from streams.alerting.channels.slack import slack_message
+from streams.alerting.channels.teams import teams_message
+from streams.alerting.channels.webhook import WebhookTarget, sign, verify, webhook_request
+from streams.alerting.delivery import RateLimiter, RetryPolicy, deliver_with_retries, send_alert
+from streams.alerting.receiver import make_app
+from streams.alerting.routes import Route
 from streams.tools.broker import free_port
-from streams.channels import (
-    DeliveryError, RateLimiter, RetryPolicy, backoff_delay, deliver_with_retries, email_message, parse_retry_after,
-    send_alert, sign, slack_message, teams_message, verify, webhook_request,
-)
-from streams.contracts import validate
-from streams.receiver import make_app
-from streams.routing import EmailTarget, Route, SlackTarget, TeamsTarget, WebhookTarget
+
+from .fixtures import NASTY, http_server, make_alert, recording_app
 
 SECRET = "whsec-Never-In-Logs-9d3a"
 PASSWORD = "smtp-Pass-Never-In-Logs-51e"
-NASTY = "<!channel> <@U123> @here <script>alert(1)</script> **bold** [phish](http://evil.example) & <http://x|y>"
-
-
-def make_alert(event: str = "opened", kind: str = "crisis") -> dict:
-    samples = [
-        {"id": "m1", "author": "@angry<b>", "text": NASTY, "url": "https://example.org/post?a=1&b=<2>|3",
-         "reach": 50000.0, "score": -0.95},
-        {"id": "m2", "author": "@second", "text": "Servizio pessimo, rimborso negato", "url": "javascript:alert(1)",
-         "reach": 12.0, "score": -0.7},
-    ]
-    alert = {
-        "schema_version": 1, "event_id": "inc-7:2", "incident_id": "inc-7", "event": event, "kind": kind,
-        "brand": "Caffè <Aurora>", "at": "2026-05-04T13:45:00Z", "started_at": "2026-05-04T13:00:00Z",
-        "severity": 9.25, "bucket_seconds": 300,
-        "explanation": {
-            "observed": 1234, "expected": 101.5, "volume_ratio": 12.16, "negative_share": 0.83,
-            "baseline_negative_share": 0.14, "reach": 2500000.0, "baseline_reach": 180000.0,
-            "top_terms": [{"term": "rimborso", "count": 320, "lift": 14.2}, {"term": "<!here>", "count": 4, "lift": 3.0}],
-            "most_reached": [samples[0]], "most_negative": samples,
-            "languages": {"it": 900, "en": 334}, "sources": {"twitter": 1000, "news": 234},
-        },
-        "emitted_at": "2026-05-04T13:50:01Z",
-    }
-    assert validate("alert", alert) == []
-    return alert
 
 
 def mrkdwn_texts(message: dict) -> list[str]:
@@ -130,7 +105,7 @@ def test_email_has_plain_and_escaped_html_parts():
     assert "javascript:" not in html_part
 
 
-# --- signatures, backoff, rate limit ---------------------------------------------------------------------
+# --- signatures and Retry-After -----------------------------------------------------------------------
 
 def test_webhook_signature_round_trip_and_rejections():
     alert = make_alert()
@@ -146,54 +121,13 @@ def test_webhook_signature_round_trip_and_rejections():
     assert not verify(SECRET, None, headers["X-Ascolta-Signature"], body)
 
 
-def test_backoff_grows_with_jitter_and_honours_retry_after():
-    policy = RetryPolicy(backoff_s=1.0, max_backoff_s=8.0)
-    rng = random.Random(3)
-    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
-        delays = [backoff_delay(policy, attempt, None, rng) for _ in range(200)]
-        assert ceiling / 2 <= min(delays) and max(delays) <= ceiling and len(set(delays)) > 100
-    assert backoff_delay(policy, 1, 30.0, rng) == 30.0
-
-
 def test_retry_after_header_forms():
     assert parse_retry_after("7") == 7.0
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
 
 
-def test_rate_limiter_spaces_sends():
-    now = [0.0]
-    limiter = RateLimiter(2.0, burst=1.0, clock=lambda: now[0])
-    assert [limiter.reserve() for _ in range(3)] == [0.0, 0.5, 1.0]
-    now[0] = 10.0
-    assert limiter.reserve() == 0.0
-
-
 # --- real servers ----------------------------------------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def http_server(app: web.Application):
-    runner = web.AppRunner(app, access_log=None)  # the receiver's own log is not the sender's
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-def recording_app(requests: list, responses: list | None = None) -> web.Application:
-    """Records each POST; answers with the next (status, headers) from ``responses``, then 200."""
-    async def handle(request: web.Request) -> web.Response:
-        requests.append((request.path, dict(request.headers), await request.read(), time.monotonic()))
-        status, headers = responses.pop(0) if responses else (200, {})
-        return web.Response(status=status, headers=headers, text="ok" if status == 200 else "no")
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", handle)
-    return app
-
 
 def route(channel: str, target, language: str = "en") -> Route:
     return Route(name=f"test-{channel}", channel=channel, target=target, language=language)
@@ -204,8 +138,8 @@ async def test_slack_teams_and_webhook_reach_a_real_receiver():
     verified: list = []
     async with http_server(recording_app(requests)) as base, http_server(make_app(SECRET, verified.append)) as hook:
         async with aiohttp.ClientSession() as session:
-            await send_alert(route("slack", SlackTarget(f"{base}/slack"), "it"), make_alert(), session, 5)
-            await send_alert(route("teams", TeamsTarget(f"{base}/teams")), make_alert(), session, 5)
+            await send_alert(route("slack", IncomingWebhookTarget(f"{base}/slack"), "it"), make_alert(), session, 5)
+            await send_alert(route("teams", IncomingWebhookTarget(f"{base}/teams")), make_alert(), session, 5)
             await send_alert(route("webhook", WebhookTarget(f"{hook}/alerts", SECRET)), make_alert(), session, 5)
             await send_alert(route("webhook", WebhookTarget(f"{hook}/alerts", SECRET)), make_alert(), session, 5)
             with pytest.raises(DeliveryError) as wrong_secret:
@@ -217,44 +151,6 @@ async def test_slack_teams_and_webhook_reach_a_real_receiver():
     assert teams_path == "/teams" and orjson.loads(teams_body) == teams_message(make_alert(), "en")
     assert verified == [make_alert()]  # verified once; the second copy was recognised as a duplicate
     assert (wrong_secret.value.reason, wrong_secret.value.retryable) == ("http_4xx", False)
-
-
-async def test_retries_honour_retry_after_then_succeed():
-    requests: list = []
-    responses = [(503, {}), (429, {"Retry-After": "1"})]
-    policy = RetryPolicy(max_attempts=5, backoff_s=0.05, max_backoff_s=0.1, deadline_s=10)
-    results: list[str] = []
-    async with http_server(recording_app(requests, responses)) as base, aiohttp.ClientSession() as session:
-        target = route("slack", SlackTarget(f"{base}/slack"))
-        outcome = await deliver_with_retries(lambda: send_alert(target, make_alert(), session, 2), policy,
-                                             RateLimiter(100), on_attempt=results.append)
-    assert outcome.delivered and outcome.attempts == 3
-    assert results == ["http_5xx", "http_429", "success"]
-    assert requests[2][3] - requests[1][3] >= 1.0  # waited as the server asked
-
-
-async def test_permanent_errors_stop_at_once_and_unreachable_routes_exhaust_their_budget():
-    policy = RetryPolicy(max_attempts=3, backoff_s=0.05, max_backoff_s=0.1, deadline_s=10)
-    async with http_server(recording_app([], [(410, {})])) as base, aiohttp.ClientSession() as session:
-        gone = route("teams", TeamsTarget(f"{base}/gone"))
-        outcome = await deliver_with_retries(lambda: send_alert(gone, make_alert(), session, 2), policy, RateLimiter(100))
-        assert (outcome.delivered, outcome.attempts, outcome.reason, outcome.last_error) == (
-            False, 1, "permanent_failure", "http_4xx")
-        closed = route("webhook", WebhookTarget(f"http://127.0.0.1:{free_port()}/x", SECRET))
-        outcome = await deliver_with_retries(lambda: send_alert(closed, make_alert(), session, 2), policy,
-                                             RateLimiter(100))
-        assert (outcome.attempts, outcome.reason, outcome.last_error) == (3, "attempts_exhausted", "connection")
-        slow = RetryPolicy(max_attempts=10, backoff_s=5, max_backoff_s=5, deadline_s=1)
-        outcome = await deliver_with_retries(lambda: send_alert(closed, make_alert(), session, 2), slow, RateLimiter(100))
-        assert (outcome.attempts, outcome.reason) == (1, "deadline_exceeded")
-
-
-async def test_a_rendering_bug_is_dead_lettered_not_raised():
-    async def broken() -> None:
-        raise KeyError("explanation")
-
-    outcome = await deliver_with_retries(broken, RetryPolicy(), RateLimiter(100))
-    assert (outcome.delivered, outcome.reason, outcome.last_error) == (False, "permanent_failure", "internal_error")
 
 
 # --- SMTP ------------------------------------------------------------------------------------------------
@@ -358,7 +254,7 @@ async def test_secrets_never_reach_the_logs(caplog, tls_files):
     token_url_path = "/services/T000/B000/SecretToken123"
     policy = RetryPolicy(max_attempts=2, backoff_s=0.01, max_backoff_s=0.01, deadline_s=5)
     async with http_server(recording_app([], [(500, {}), (500, {})])) as base, aiohttp.ClientSession() as session:
-        for target_route in (route("slack", SlackTarget(base + token_url_path)),
+        for target_route in (route("slack", IncomingWebhookTarget(base + token_url_path)),
                              route("webhook", WebhookTarget(base + "/h?token=SecretToken123", SECRET))):
             outcome = await deliver_with_retries(lambda: send_alert(target_route, make_alert(), session, 2), policy,
                                                  RateLimiter(100))

@@ -1,6 +1,6 @@
 """A local webhook receiver that verifies Ascolta's signatures and prints each alert once.
 
-    python -m streams.receiver --port 8765 --secret S
+    python -m streams.alerting.receiver --port 8765 --secret S
 
 It is the reference for writing your own (see docs/alerting.md): check the timestamp is fresh, check the
 HMAC over ``"<timestamp>.<body>"`` in constant time, then de-duplicate on ``X-Ascolta-Event-Id``, because
@@ -16,8 +16,8 @@ from typing import Callable
 import orjson
 from aiohttp import web
 
-from .channels import SIGNATURE_TOLERANCE_S, verify
-from .explain import format_alert
+from .channels.webhook import SIGNATURE_TOLERANCE_S, verify
+from .render import LANGUAGES, format_alert
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,12 @@ def make_app(secret: str, on_alert: Callable[[dict], None], *, tolerance_s: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams.receiver", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m streams.alerting.receiver", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--secret", required=True, help="the worker's ASCOLTA_WEBHOOK_SECRET")
-    parser.add_argument("--lang", choices=["en", "it"], default="en")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
