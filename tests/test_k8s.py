@@ -3,6 +3,8 @@ the partitions, a KafkaTopic for every topic the app uses, ACLs for exactly what
 workers wired to the Secrets Strimzi creates, and hardened pods."""
 from __future__ import annotations
 
+import importlib
+
 import os
 import re
 from collections import defaultdict
@@ -111,7 +113,7 @@ def test_worker_deployment_fits_the_partitions_and_probes_the_web_port(directory
     assert {port["name"]: port["containerPort"] for port in worker["ports"]} == {"web": int(config["ASCOLTA_WEB_PORT"])}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         assert worker[probe]["httpGet"]["port"] == "web"
-    assert "streams.model_build --data-dir /data" in " ".join(pod["initContainers"][0]["command"])
+    assert "streams.sentiment.build --data-dir /data" in " ".join(pod["initContainers"][0]["command"])
     assert {v["name"] for v in pod["volumes"] if "emptyDir" in v} >= {"data"}
 
 
@@ -272,4 +274,5 @@ def test_keda_scales_on_the_lag_of_raw_and_valid_within_the_partitions(monkeypat
 def test_dockerfile_pins_cpu_torch_and_prepares_the_model() -> None:
     dockerfile = (K8S / "Dockerfile").read_text()
     assert "torch==2.13.0" in dockerfile and "TORCH_INDEX_URL" in dockerfile
-    assert "python -m streams.model_build --data-dir" in dockerfile
+    assert "python -m streams.sentiment.build --data-dir" in dockerfile
+    assert callable(importlib.import_module("streams.sentiment.build").main)  # the module the image runs exists
