@@ -4,7 +4,6 @@ workers wired to the Secrets Strimzi creates, and hardened pods."""
 from __future__ import annotations
 
 import importlib
-
 import os
 import re
 from collections import defaultdict
