@@ -26,6 +26,12 @@ MENTIONS_ENRICHED = Counter(
 DEADLETTERED = Counter(
     "ascolta_deadlettered_total", "Messages sent to the dead-letter topic, by stage and reason", ["stage", "reason"]
 )
+INTERNAL_ERRORS = Counter(
+    "ascolta_internal_errors_total",
+    "Messages dead-lettered as internal_error: an unexpected exception while handling them, by stage and "
+    "exception type (zero in a healthy pipeline; each one is a bug to fix)",
+    ["stage", "error"],
+)
 ENRICH_BATCH_SIZE = Histogram(
     "ascolta_enrich_batch_size_mentions",
     "Mentions per sentiment batch",

@@ -70,6 +70,8 @@ class Settings:
     dedup_horizon_s: int = field(default_factory=lambda: _env_int("DEDUP_HORIZON_SECONDS", 24 * 3600))
     max_future_s: int = field(default_factory=lambda: _env_int("MAX_FUTURE_SECONDS", 24 * 3600))
     max_age_s: int = field(default_factory=lambda: _env_int("MAX_AGE_SECONDS", 365 * 24 * 3600))
+    # Brand allow-list: "Acme,Lumen Bank" or "@/path/to/file" (one per line); empty accepts every brand.
+    brands: str = field(default_factory=lambda: _env("BRANDS", ""))
 
     # Enrichment
     sentiment_model: str = field(default_factory=lambda: _env("SENTIMENT_MODEL", "default"))
