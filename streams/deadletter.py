@@ -97,25 +97,18 @@ def internal_error(error: BaseException) -> Rejection:
     return Rejection("internal_error", f"{type(error).__name__}: {message}" if message else type(error).__name__)
 
 
-async def send_to_deadletter(
-    rejection: Rejection,
-    *,
-    stage: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | dict[str, Any] | None,
-    original: bytes,
-) -> None:
-    """Dead-letter one message with its reason and origin; counted so that in = out + dead-lettered."""
+async def send_to_deadletter(rejection: Rejection, *, stage: str, **origin: Any) -> None:
+    """Dead-letter one message with its reason and origin (deadletter_record's topic, partition, offset, key,
+    original); counted so that in = out + dead-lettered."""
     from . import metrics
     from .app import deadletter_topic
 
-    record = deadletter_record(rejection, stage=stage, topic=topic, partition=partition, offset=offset, key=key,
-                               original=original, now=datetime.now(timezone.utc))
+    record = deadletter_record(rejection, stage=stage, now=datetime.now(timezone.utc), **origin)
     await deadletter_topic.send(key=message_key(record["source"]), value=orjson.dumps(record))
     metrics.DEADLETTERED.labels(stage, rejection.reason).inc()
-    log.info("dead-lettered %s:%s@%s: %s (%s)", topic, partition, offset, rejection.reason, record["detail"][:300])
+    source = record["source"]
+    log.info("dead-lettered %s:%s@%s: %s (%s)", source["topic"], source["partition"], source["offset"],
+             rejection.reason, record["detail"][:300])
 
 
 def raw_origin(envelope: dict[str, Any]) -> Callable[[], dict[str, Any]]:

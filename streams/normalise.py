@@ -296,18 +296,14 @@ def _normalised_copy(obj: dict[str, Any], max_text_chars: int) -> tuple[dict[str
         record["brand"] = normalise_brand(record["brand"])
     if isinstance(record.get("source"), str):
         record["source"] = record["source"].strip().lower()
-    if isinstance(record.get("url"), str):
-        url = _http_url(record["url"])
-        if url is None:
-            del record["url"]
-        else:
-            record["url"] = url
-    if isinstance(record.get("lang"), str):
-        hint = _iso639_1(record["lang"])
-        if hint is None:
-            del record["lang"]
-        else:
-            record["lang"] = hint
+    # Optional hints: an unusable one is dropped rather than rejecting the mention.
+    for name, usable in (("url", _http_url), ("lang", _iso639_1)):
+        if isinstance(record.get(name), str):
+            value = usable(record[name])
+            if value is None:
+                del record[name]
+            else:
+                record[name] = value
     truncated = False
     if isinstance(record.get("text"), str):
         record["text"], truncated = truncate_text(normalise_text(record["text"]), max_text_chars)
