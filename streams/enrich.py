@@ -20,7 +20,6 @@ from .deadletter import envelope_origin, guard, raw_origin, send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
 from .seen import SeenKeys, processing
 from .sentiment import SentimentClassifier, load_classifier
-from .text import brand_key
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +129,7 @@ async def publish(envelope: dict, sentiment, model: SentimentClassifier) -> None
     now = datetime.now(timezone.utc)
     record = enriched_record(envelope, sentiment, model, now)
     mention = envelope["mention"]
-    await enriched_topic.send(key=brand_key(mention["brand"]).encode(), value=orjson.dumps(record))
+    await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
     metrics.MENTIONS_ENRICHED.labels(mention["brand"], mention["source"], record["language"], sentiment.label).inc()
     ingested = parse_rfc3339(envelope["processing"]["ingested_at"])
     metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))

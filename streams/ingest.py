@@ -15,7 +15,7 @@ from .app import app, settings, valid_topic
 from .contracts import format_rfc3339
 from .deadletter import guard, key_fields, send_to_deadletter
 from .normalise import Rejection, parse_mention
-from .text import brand_allow_list, brand_key
+from .text import brand_allow_list
 
 # ``ascolta worker`` has already resolved ASCOLTA_RAW_TOPIC_PATTERN into this list (streams.kafka).
 raw_topic = app.topic(*settings.raw_topics, partitions=settings.partitions)
@@ -46,7 +46,9 @@ async def ingest_one(message, original: bytes) -> None:
             "ingested_at": format_rfc3339(now),
         },
     }
-    await valid_topic.send(key=brand_key(parsed.record["brand"]).encode(), value=orjson.dumps(envelope))
+    # Keyed by the brand's name as producers key the raw topics (per-brand order): a brand's raw, valid and
+    # enriched partitions then match, so the detect stage's per-partition watermark sees each brand in order.
+    await valid_topic.send(key=parsed.record["brand"].encode(), value=orjson.dumps(envelope))
 
 
 @app.agent(raw_topic)
