@@ -32,6 +32,11 @@ INTERNAL_ERRORS = Counter(
     "exception type (zero in a healthy pipeline; each one is a bug to fix)",
     ["stage", "error"],
 )
+TABLE_VALUES_REPLACED = Counter(
+    "ascolta_table_values_replaced_total",
+    "Stored table values that could not be loaded (old or corrupt state) and were replaced by fresh ones",
+    ["table"],
+)
 ENRICH_BATCH_SIZE = Histogram(
     "ascolta_enrich_batch_size_mentions",
     "Mentions per sentiment batch",
@@ -93,6 +98,16 @@ ALERTS_DEADLETTERED = Counter(
     "Alert events sent to the alerts dead-letter topic after a route's retry budget, by reason",
     ["channel", "reason"],
 )
+
+
+def forget_brand(brand: str) -> None:
+    """Drop every series labelled with ``brand``: brands come and go, and their series must not pile up."""
+    for metric in (MENTIONS_ENRICHED, LATE_MENTIONS, BUCKET_OBSERVED, BUCKET_EXPECTED, NEGATIVE_SHARE, SEVERITY,
+                   INCIDENTS_OPEN):
+        label_sets = {tuple(sample.labels.values()) for family in metric.collect() for sample in family.samples
+                      if sample.labels.get("brand") == brand}
+        for labels in label_sets:
+            metric.remove(*labels)
 
 
 @app.page("/metrics")

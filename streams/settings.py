@@ -81,6 +81,8 @@ class Settings:
     # Detection
     bucket_s: int = field(default_factory=lambda: _env_int("BUCKET_SECONDS", 300))
     lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
+    # A brand silent (no mention, no open incident) for longer than this loses its state and metric series.
+    brand_state_horizon_s: int = field(default_factory=lambda: _env_int("BRAND_STATE_HORIZON_SECONDS", 30 * 24 * 3600))
 
     # Notifications (streams/notify.py; routes in docs/alerting.md)
     notify_config: str = field(default_factory=lambda: _env("NOTIFY_CONFIG", ""))

@@ -114,7 +114,7 @@ CORRUPTIONS = [
     ("alert", ["explanation", "languages", "it"], "many"),
     ("alert", ["emitted_at"], DELETE),
     ("deadletter", ["reason"], "bad_vibes"),
-    ("deadletter", ["stage"], "detect"),
+    ("deadletter", ["stage"], "notify"),
     ("deadletter", ["source", "key_base64"], 7),
     ("deadletter", ["mention_id"], DELETE),
 ]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from streams.contracts import validate
 from streams.deadletter import MAX_KEY_BYTES
@@ -80,13 +81,14 @@ def garbage(rng: random.Random) -> bytes:
                        b'{"a":' * 2000 + b"1" + b"}" * 2000, rng.randbytes(rng.randint(1, 200))])
 
 
-async def produce_all(broker_url: str, topic: str, messages: list[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
-    """Produce every message; returns each one's (partition, offset), in order."""
+async def produce_all(broker_url: str, topic: str, messages: list[tuple[bytes | None, bytes]],
+                      partition: int | None = None) -> list[tuple[int, int]]:
+    """Produce every message (to ``partition``, else by key); returns each one's (partition, offset), in order."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap(broker_url), acks="all", linger_ms=5,
                                 max_request_size=4 * 1024 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        futures = [await producer.send(topic, value=value, key=key, partition=partition) for key, value in messages]
         return [(m.partition, m.offset) for m in await asyncio.gather(*futures)]
     finally:
         await producer.stop()
@@ -223,3 +225,83 @@ def test_an_unexpected_exception_dead_letters_only_that_message_and_the_agent_go
     assert sum(internal_errors(worker).values()) == len(broken)
     assert agent_crashes(worker.log_path.read_text(errors="replace")) == []
 
+
+# --- the reach bomb: a huge follower count once silenced a brand's crisis alerts for good ----------------
+
+CRISIS_HOURS = 12.0  # as in test_incidents: enough history for the young brand's crisis to open promptly
+
+
+def test_a_reach_bomb_in_a_crisis_still_alerts_and_survives_a_restart_with_corrupt_stored_state(broker, worker):
+    """Regression: two mentions with followers 1e308 made the crisis bucket's reach infinite; building the
+    explanation raised, the brand's state was never saved and every later bucket boundary crashed the
+    detect agent; Faust wrote the infinity to the changelog as null, so after a restart every boundary of the
+    partition crashed. Now the numbers are clamped at ingest, the crisis opens with finite numbers, and a
+    stored value that cannot be loaded (written here straight to the changelog, as an older version or a
+    corruption would leave it) is logged, counted and replaced, never a crash loop."""
+    from streams.sample import CRISIS_BRAND, bursts, generate
+    from streams.text import brand_key
+
+    start = datetime.now(UTC).replace(hour=6, minute=50, second=0, microsecond=0) - timedelta(days=1)
+    records = generate(start, hours=CRISIS_HOURS)
+    crisis = next(b for b in bursts(start, hours=CRISIS_HOURS) if b.kind == "crisis")
+
+    def in_bucket(offset_minutes: int) -> list[dict]:
+        begin = crisis.start + timedelta(minutes=offset_minutes)
+        return [r for r in records if r["brand"] == CRISIS_BRAND
+                and begin <= datetime.fromisoformat(r["created_at"]) < begin + timedelta(minutes=5)]
+
+    bombs = in_bucket(0)[:2] + in_bucket(5)[:2]  # two per bucket: the crisis opens in the first or the second
+    for bomb in bombs:
+        bomb["author"] = {**bomb.get("author", {}), "followers": 1e308}
+        bomb["reach"] = 1e308
+        bomb["url"] = "javascript:alert(document.cookie)"
+    cut = crisis.start + timedelta(minutes=25)
+    before = [r for r in records if datetime.fromisoformat(r["created_at"]) < cut]
+    after = records[len(before):]
+    alerts_topic = worker.topics["alerts"]
+
+    def crisis_event(event: str):
+        return lambda got: any(a["brand"] == CRISIS_BRAND and a["kind"] == "crisis" and a["event"] == event
+                               for a in got[alerts_topic])
+
+    worker.start().wait_web()
+    asyncio.run(produce_all(broker.url, worker.topics["raw"], [(r["brand"].encode(), orjson.dumps(r)) for r in before]))
+    got = asyncio.run(consume_until(broker.url, [alerts_topic], crisis_event("opened"), timeout=300,
+                                    on_idle=worker.assert_alive))
+    opened = next(a for a in got[alerts_topic] if a["brand"] == CRISIS_BRAND and a["event"] == "opened")
+    assert validate("alert", opened) == []
+    assert opened["explanation"]["reach"] >= 2 * 10_000_000_000  # the two bombs, clamped: finite, still loud
+    samples = opened["explanation"]["most_reached"]
+    assert all(s["reach"] <= 10_000_000_000 for s in samples)
+    assert len({s["id"] for s in samples} & {bomb["id"] for bomb in bombs}) == 2  # the bombs are the samples
+    assert all(s.get("url", "https://").startswith(("http://", "https://")) for s in samples)  # no javascript:
+    worker.kill()
+
+    # What an older version or a corruption leaves in the changelog: a quiet brand's state without its
+    # history, and an open bucket whose reach was written as null. Written to the changelog partition Faust
+    # uses for the brand (its enriched partition), so it is the latest value recovery sees.
+    app_id = worker.env["ASCOLTA_APP_ID"]
+    quiet = brand_key("Lumen Bank")
+    partition = DefaultPartitioner()(b"Lumen Bank", [0, 1], [0, 1])
+    corrupt = [
+        (f"{app_id}-brand-states-changelog", orjson.dumps(quiet), b'{"p": 0, "closed_through": null}'),
+        (f"{app_id}-open-buckets-changelog", orjson.dumps(f"{quiet}|{int(cut.timestamp()) // 300 * 300}"),
+         b'{"digest": {"reach": null}, "offset": 0}'),
+    ]
+    for topic, key, value in corrupt:
+        asyncio.run(produce_all(broker.url, topic, [(key, value)], partition=partition))
+
+    worker.start().wait_web()
+    asyncio.run(produce_all(broker.url, worker.topics["raw"], [(r["brand"].encode(), orjson.dumps(r)) for r in after]))
+    got = asyncio.run(consume_until(broker.url, [alerts_topic], crisis_event("resolved"), timeout=400,
+                                    on_idle=worker.assert_alive))
+    crisis_alerts = [a for a in got[alerts_topic] if a["brand"] == CRISIS_BRAND and a["kind"] == "crisis"]
+    assert len({a["incident_id"] for a in crisis_alerts}) == 1, crisis_alerts
+    assert crisis_alerts[-1]["event"] == "resolved"
+    log = worker.log_path.read_text(errors="replace")
+    assert agent_crashes(log) == []
+    assert internal_errors(worker) == {}
+    replaced = re.findall(r"^ascolta_table_values_replaced_total\{table=\"([^\"]+)\"\} (\S+)",
+                          worker.get("/metrics").decode(), re.M)
+    print("stored values replaced after the restart:", replaced)
+    assert "brand-states" in dict(replaced)
