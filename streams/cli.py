@@ -124,7 +124,8 @@ def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from .detection.detector import DetectorConfig
     from .detection.offline import run_detect
 
-    return run_detect(Path(args.file), sys.stdout, DetectorConfig(bucket_seconds=args.bucket_seconds))
+    return run_detect(Path(args.file), sys.stdout, DetectorConfig(bucket_seconds=args.bucket_seconds),
+                      settings.brand_state_horizon_s)
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:

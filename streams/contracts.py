@@ -53,9 +53,14 @@ def parse_rfc3339(value: str) -> datetime:
     text += "+00:00" if offset == "Z" else offset
     try:
         parsed = datetime.fromisoformat(text)
+        if leap:
+            parsed += timedelta(seconds=1)
+        parsed.astimezone(timezone.utc)  # every instant must have a UTC spelling
     except ValueError as error:
         raise ValueError(f"impossible date or time ({error})") from None
-    return parsed + timedelta(seconds=1) if leap else parsed
+    except OverflowError:  # 9999-12-31T23:59:60Z, 0001-01-01T00:00:00+01:00
+        raise ValueError("outside the years 1 to 9999 once in UTC") from None
+    return parsed
 
 
 def format_rfc3339(moment: datetime) -> str:

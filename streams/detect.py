@@ -3,10 +3,12 @@
 Faust wiring only: counting, closing and explaining are :class:`~streams.detection.buckets.BucketBook`
 (the same code ``ascolta detect`` runs offline) over the two changelogged tables below, so a restarted
 worker resumes its windows and open incidents. Counting is idempotent under at-least-once redelivery: each
-bucket remembers the last input offset it applied.
+bucket remembers the last input offset it applied. Here: the guard around each message (an unexpected
+exception dead-letters it as ``internal_error``, stage ``detect``), alerts and metrics.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import datetime, timezone
@@ -16,6 +18,7 @@ import orjson
 from . import metrics
 from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
 from .contracts import parse_rfc3339, validate
+from .deadletter import guard
 from .detection.alert import Alert, alert_event
 from .detection.buckets import BucketBook, ClosedBucket
 from .detection.detector import DetectorConfig
@@ -31,7 +34,12 @@ open_buckets = app.Table(
 brand_states = app.Table(
     "brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
 )
-book = BucketBook(DetectorConfig(bucket_seconds=settings.bucket_s), settings.lateness_s, open_buckets, brand_states)
+book = BucketBook(
+    DetectorConfig(bucket_seconds=settings.bucket_s), settings.lateness_s, open_buckets, brand_states,
+    horizon_s=settings.brand_state_horizon_s,
+    on_replaced=lambda table: metrics.TABLE_VALUES_REPLACED.labels(table).inc(),
+    on_forgotten=metrics.forget_brand,
+)
 
 # Mentions already counted: after a crash the enrich agent may publish a mention again at a new offset.
 counted_mentions = SeenKeys(
@@ -45,8 +53,8 @@ async def forget_revoked_partitions(app, revoked, **kwargs) -> None:
     book.clock.reset(tp.partition for tp in revoked if tp.topic == enriched_topic.get_topic_name())
 
 
-def update_gauges(brand: str, closed: ClosedBucket) -> None:
-    digest, detector = closed.digest, closed.timeline.detector
+def update_gauges(closed: ClosedBucket) -> None:
+    brand, digest, detector = closed.timeline.brand, closed.digest, closed.timeline.detector
     metrics.BUCKET_OBSERVED.labels(brand).set(digest.count)
     metrics.NEGATIVE_SHARE.labels(brand).set(digest.negative / digest.count if digest.count else 0.0)
     if detector.last_expected is not None:
@@ -77,39 +85,47 @@ async def close_buckets(brand: str, watermark: float) -> None:
     for closed in closing.buckets:
         for alert in closed.alerts:
             await publish_alert(alert)
-        update_gauges(brand, closed)
+        update_gauges(closed)
     closing.commit()
 
 
 @app.agent(enriched_topic)
 async def detect(stream):
     async for event in stream.events():
-        record = orjson.loads(event.value)
-        partition, offset = event.message.partition, event.message.offset
-        now = time.time()
-        event_time = parse_rfc3339(record["created_at"]).timestamp()
-        counted_mentions.purge_if_due(partition, now)
-        mention_key = dedup_key(record)
-        if not counted_mentions.get(mention_key):
-            if book.count(record, event_time, partition, offset):
-                metrics.LATE_MENTIONS.labels(record["brand"]).inc()
-            counted_mentions.add(mention_key, partition=partition, now=now)
-        watermark, brands = book.due(record["brand"], event_time, partition)
-        for brand in brands:
-            await close_buckets(brand, watermark)
+        message = event.message
+        origin = functools.partial(dict, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   key=message.key, original=event.value)
+        async with guard("detect", origin):
+            await detect_one(orjson.loads(event.value), message.partition, message.offset)
+
+
+async def detect_one(record: dict, partition: int, offset: int) -> None:
+    now = time.time()
+    event_time = parse_rfc3339(record["created_at"]).timestamp()
+    counted_mentions.purge_if_due(partition, now)
+    mention_key = dedup_key(record)
+    if not counted_mentions.get(mention_key):
+        if book.count(record, event_time, partition, offset):
+            metrics.LATE_MENTIONS.labels(book.display_name(record["brand"])).inc()
+        counted_mentions.add(mention_key, partition=partition, now=now)
+    watermark, brands = book.due(record["brand"], event_time, partition)
+    for brand in brands:
+        await close_buckets(brand, watermark)
 
 
 @app.page("/ascolta/windows")
 async def windows_view(web, request):
-    """Per-brand bucket counts held by this worker: open buckets and the recent closed history."""
+    """Per-brand bucket counts held by this worker, by display name: open buckets and the recent closed history."""
+    names = {brand: state.get("name", brand) for brand, state in brand_states.items() if isinstance(state, dict)}
     result: dict[str, dict] = {}
     for key, stored in open_buckets.items():
         if stored:
             brand, start = key.rsplit("|", 1)
-            result.setdefault(brand, {"open": {}, "closed": {}})["open"][start] = stored["digest"]["count"]
+            entry = result.setdefault(names.get(brand, brand), {"open": {}, "closed": {}})
+            entry["open"][start] = stored["digest"]["count"]
     for brand, state in brand_states.items():
-        if state:
-            entry = result.setdefault(brand, {"open": {}, "closed": {}})
+        if isinstance(state, dict) and "history" in state:
+            entry = result.setdefault(names[brand], {"open": {}, "closed": {}})
             entry["closed"] = {str(start): count for start, count, _ in state["history"]}
             entry["closed_through"] = state["closed_through"]
     return web.json(result)

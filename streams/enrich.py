@@ -16,7 +16,7 @@ import orjson
 from . import metrics
 from .app import JSON_SCHEMA, app, enriched_topic, settings, valid_topic
 from .contracts import format_rfc3339, parse_rfc3339
-from .ingest import send_to_deadletter
+from .deadletter import envelope_origin, guard, raw_origin, send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
 from .seen import SeenKeys, processing
 from .sentiment.classify import SentimentClassifier, load_classifier
@@ -63,47 +63,39 @@ async def drop_duplicates(events) -> list[dict]:
     fresh = []
     now = time.time()
     for event in events:
-        envelope = orjson.loads(event.value)
-        mention, origin = envelope["mention"], envelope["processing"]
-        key = dedup_key(mention)
-        with processing(event):
-            seen_mentions.purge_if_due(event.message.partition, now)
-            first_seen = seen_mentions.first_seen_within_horizon(key, now)
-            if first_seen and not is_redelivery(first_seen, origin):
-                rejection = Rejection(
-                    reason="duplicate",
-                    detail=(
-                        f"same brand, source and id as the mention first seen at {first_seen['raw_topic']}:"
-                        f"{first_seen['raw_partition']}@{first_seen['raw_offset']}"
-                    ),
-                    mention_id=mention["id"],
+        async with guard("enrich", envelope_origin(event.message, event.value)):
+            envelope = orjson.loads(event.value)
+            mention, origin = envelope["mention"], envelope["processing"]
+            key = dedup_key(mention)
+            with processing(event):
+                seen_mentions.purge_if_due(event.message.partition, now)
+                first_seen = seen_mentions.first_seen_within_horizon(key, now)
+                if first_seen and not is_redelivery(first_seen, origin):
+                    rejection = Rejection(
+                        reason="duplicate",
+                        detail=(
+                            f"same brand, source and id as the mention first seen at {first_seen['raw_topic']}:"
+                            f"{first_seen['raw_partition']}@{first_seen['raw_offset']}"
+                        ),
+                        mention_id=mention["id"],
+                    )
+                    await _deadletter_from_envelope(rejection, envelope)
+                    continue
+                seen_mentions.add(
+                    key,
+                    partition=event.message.partition,
+                    now=now,
+                    raw_topic=origin["source_topic"],
+                    raw_partition=origin["source_partition"],
+                    raw_offset=origin["source_offset"],
                 )
-                await _deadletter_from_envelope(rejection, envelope)
-                continue
-            seen_mentions.add(
-                key,
-                partition=event.message.partition,
-                now=now,
-                raw_topic=origin["source_topic"],
-                raw_partition=origin["source_partition"],
-                raw_offset=origin["source_offset"],
-            )
-        fresh.append(envelope)
+            fresh.append(envelope)
     return fresh
 
 
 async def _deadletter_from_envelope(rejection: Rejection, envelope: dict) -> None:
     """Enrich-stage dead letters point at the raw message they came from; the payload is the normalised mention."""
-    origin = envelope["processing"]
-    await send_to_deadletter(
-        rejection,
-        stage="enrich",
-        topic=origin["source_topic"],
-        partition=origin["source_partition"],
-        offset=origin["source_offset"],
-        key=envelope["raw_key"].encode("latin-1") if envelope["raw_key"] is not None else None,
-        original=orjson.dumps(envelope["mention"]),
-    )
+    await send_to_deadletter(rejection, stage="enrich", **raw_origin(envelope)())
 
 
 async def classify(model: SentimentClassifier, texts: list[str]):
@@ -152,7 +144,8 @@ async def enrich_batch(model: SentimentClassifier, batch: list[dict]) -> None:
         sentiments = None
     if sentiments is not None:
         for envelope, sentiment in zip(batch, sentiments):
-            await publish(envelope, sentiment, model)
+            async with guard("enrich", raw_origin(envelope)):
+                await publish(envelope, sentiment, model)
         return
     for envelope, text in zip(batch, texts):
         try:
@@ -161,7 +154,8 @@ async def enrich_batch(model: SentimentClassifier, batch: list[dict]) -> None:
             rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
             await _deadletter_from_envelope(rejection, envelope)
             continue
-        await publish(envelope, sentiment, model)
+        async with guard("enrich", raw_origin(envelope)):
+            await publish(envelope, sentiment, model)
 
 
 @app.agent(valid_topic)

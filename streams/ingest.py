@@ -5,39 +5,50 @@ re-keyed by brand on ``mentions.valid`` so that every later table (dedup, window
 """
 from __future__ import annotations
 
-import logging
+import functools
 from datetime import datetime, timezone
 
 import orjson
 
 from . import metrics
-from .app import app, deadletter_topic, settings, valid_topic
+from .app import app, settings, valid_topic
 from .contracts import format_rfc3339
-from .normalise import Rejection, deadletter_record, parse_mention
-
-log = logging.getLogger(__name__)
+from .deadletter import guard, key_fields, send_to_deadletter
+from .normalise import Rejection, parse_mention
+from .text import brand_allow_list
 
 # ``ascolta worker`` has already resolved ASCOLTA_RAW_TOPIC_PATTERN into this list (streams.kafka).
 raw_topic = app.topic(*settings.raw_topics, partitions=settings.partitions)
+allowed_brands = brand_allow_list(settings.brands)
 
 
-async def send_to_deadletter(
-    rejection: Rejection, *, stage: str, topic: str, partition: int, offset: int, key: bytes | None, original: bytes
-) -> None:
-    """Dead-letter one message with its reason and origin; counted so that in = out + dead-lettered."""
-    record = deadletter_record(
-        rejection,
-        stage=stage,
-        topic=topic,
-        partition=partition,
-        offset=offset,
-        key=key,
-        original=original,
-        now=datetime.now(timezone.utc),
-    )
-    await deadletter_topic.send(key=key, value=orjson.dumps(record))
-    metrics.DEADLETTERED.labels(stage, rejection.reason).inc()
-    log.info("dead-lettered %s:%s@%s: %s (%s)", topic, partition, offset, rejection.reason, rejection.detail)
+async def ingest_one(message, original: bytes) -> None:
+    """Forward one raw message as an envelope on ``mentions.valid``, or dead-letter it with its reason."""
+    metrics.MENTIONS_RECEIVED.labels(message.topic).inc()
+    now = datetime.now(timezone.utc)
+    parsed = parse_mention(original, now=now, max_future_s=settings.max_future_s, max_age_s=settings.max_age_s,
+                           allowed_brands=allowed_brands)
+    if isinstance(parsed, Rejection):
+        await send_to_deadletter(parsed, stage="ingest", topic=message.topic, partition=message.partition,
+                                 offset=message.offset, key=message.key, original=original)
+        return
+    envelope = {
+        "mention": parsed.record,
+        # bounded like a dead-letter record's key (a huge raw key must not make the envelope too large)
+        "raw_key": key_fields(message.key),
+        "text_truncated": parsed.text_truncated,
+        "language": parsed.language,
+        "language_confidence": parsed.language_confidence,
+        "processing": {
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "ingested_at": format_rfc3339(now),
+        },
+    }
+    # Keyed by the brand's name as producers key the raw topics (per-brand order): a brand's raw, valid and
+    # enriched partitions then match, so the detect stage's per-partition watermark sees each brand in order.
+    await valid_topic.send(key=parsed.record["brand"].encode(), value=orjson.dumps(envelope))
 
 
 @app.agent(raw_topic)
@@ -45,34 +56,7 @@ async def ingest(stream):
     async for event in stream.events():
         message = event.message
         original = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-        metrics.MENTIONS_RECEIVED.labels(message.topic).inc()
-        now = datetime.now(timezone.utc)
-        parsed = parse_mention(
-            original, now=now, max_future_s=settings.max_future_s, max_age_s=settings.max_age_s
-        )
-        if isinstance(parsed, Rejection):
-            await send_to_deadletter(
-                parsed,
-                stage="ingest",
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                original=original,
-            )
-            continue
-        envelope = {
-            "mention": parsed.record,
-            # latin-1 maps every byte to one character: the raw key survives JSON for enrich-stage dead letters
-            "raw_key": message.key.decode("latin-1") if message.key is not None else None,
-            "text_truncated": parsed.text_truncated,
-            "language": parsed.language,
-            "language_confidence": parsed.language_confidence,
-            "processing": {
-                "source_topic": message.topic,
-                "source_partition": message.partition,
-                "source_offset": message.offset,
-                "ingested_at": format_rfc3339(now),
-            },
-        }
-        await valid_topic.send(key=parsed.record["brand"].encode(), value=orjson.dumps(envelope))
+        origin = functools.partial(dict, topic=message.topic, partition=message.partition, offset=message.offset,
+                                   key=message.key, original=original)
+        async with guard("ingest", origin):
+            await ingest_one(message, original)

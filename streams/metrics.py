@@ -26,6 +26,17 @@ MENTIONS_ENRICHED = Counter(
 DEADLETTERED = Counter(
     "ascolta_deadlettered_total", "Messages sent to the dead-letter topic, by stage and reason", ["stage", "reason"]
 )
+INTERNAL_ERRORS = Counter(
+    "ascolta_internal_errors_total",
+    "Messages dead-lettered as internal_error: an unexpected exception while handling them, by stage and "
+    "exception type (zero in a healthy pipeline; each one is a bug to fix)",
+    ["stage", "error"],
+)
+TABLE_VALUES_REPLACED = Counter(
+    "ascolta_table_values_replaced_total",
+    "Stored table values that could not be loaded (old or corrupt state) and were replaced by fresh ones",
+    ["table"],
+)
 ENRICH_BATCH_SIZE = Histogram(
     "ascolta_enrich_batch_size_mentions",
     "Mentions per sentiment batch",
@@ -87,6 +98,16 @@ ALERTS_DEADLETTERED = Counter(
     "Alert events sent to the alerts dead-letter topic after a route's retry budget, by reason",
     ["channel", "reason"],
 )
+
+
+def forget_brand(brand: str) -> None:
+    """Drop every series labelled with ``brand``: brands come and go, and their series must not pile up."""
+    for metric in (MENTIONS_ENRICHED, LATE_MENTIONS, BUCKET_OBSERVED, BUCKET_EXPECTED, NEGATIVE_SHARE, SEVERITY,
+                   INCIDENTS_OPEN):
+        label_sets = {tuple(sample.labels.values()) for family in metric.collect() for sample in family.samples
+                      if sample.labels.get("brand") == brand}
+        for labels in label_sets:
+            metric.remove(*labels)
 
 
 @app.page("/metrics")

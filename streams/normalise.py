@@ -6,24 +6,34 @@ the source of truth; this module only turns schema errors into the dead-letter r
 """
 from __future__ import annotations
 
-import base64
+import json
+import math
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pycld2
 from jsonschema import ValidationError
 
 from streams import contracts
+from streams.text import ISO_639_1, brand_key, has_visible, normalise_brand
 
 MAX_BYTES = 512 * 1024
 MAX_TEXT_CHARS = 5000
-# Cap on the original bytes kept in a dead-letter record: base64 grows them by a third, and the record must
-# still fit under the broker's default 1 MiB message limit.
-MAX_ORIGINAL_BYTES = 256 * 1024
+# Deepest nesting accepted anywhere in a message: known fields nest two levels (author.followers); beyond
+# this a value is hostile, and describing it (jsonschema's messages use repr) would exhaust the stack.
+MAX_NESTING = 64
+# Cap on followers and reach: more than anyone's audience, small enough that sums over any number of
+# mentions stay finite and exact, so no value a producer sends can make a brand's reach infinite.
+MAX_AUDIENCE = 10_000_000_000
+AUDIENCE_FIELDS = (("author", "followers"), ("reach",))
+MAX_URL_CHARS = 4096
+URL_SCHEMES = frozenset({"http", "https"})
 # Confidence reported when the language comes from the platform's label rather than from the text.
 HINT_CONFIDENCE = 0.5
 
@@ -73,7 +83,8 @@ class Rejection:
 
 
 def normalise_text(text: str) -> str:
-    """NFC, control characters removed, whitespace runs collapsed, ends stripped.
+    """NFC, control characters removed, whitespace runs collapsed, ends stripped; '' when nothing visible
+    is left (only zero-width, bidi-control or other invisible characters), so such a text is empty_text.
 
     Collapsing makes the same post typed or scraped differently compare and tokenise the same; a run that
     contains a line break becomes one newline so paragraphs survive, any other run one space.
@@ -83,7 +94,7 @@ def normalise_text(text: str) -> str:
     # a space or a newline, so they still separate words.
     text = "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) != "Cc")
     text = _WHITESPACE_RUN.sub(lambda run: "\n" if _LINE_BREAKS.intersection(run.group()) else " ", text)
-    return text.strip()
+    return text.strip() if has_visible(text) else ""
 
 
 def _attaches_to_previous(ch: str) -> bool:
@@ -117,7 +128,7 @@ def _iso639_1(tag: str) -> str | None:
     and 'xx-Latn'). Used for platform hints too: a placeholder label is no reason to lose a mention."""
     primary = re.split(r"[-_]", tag.strip().lower(), maxsplit=1)[0]
     primary = _DEPRECATED_CODES.get(primary, primary)
-    return primary if re.fullmatch(r"[a-z]{2}", primary) and primary not in {"un", "xx"} else None
+    return primary if primary in ISO_639_1 else None
 
 
 def detect_language(text: str, hint: str | None = None) -> tuple[str, float]:
@@ -145,7 +156,7 @@ def dedup_key(record: dict[str, Any]) -> str:
 
     Per brand on purpose: one post that matches two tracked brands is one mention for each brand.
     """
-    return f"{record['brand']}\x1f{record['source']}\x1f{record['id']}"
+    return f"{brand_key(record['brand'])}\x1f{record['source']}\x1f{record['id']}"
 
 
 def _json_type(value: Any) -> str:
@@ -181,6 +192,8 @@ def _classify(error: ValidationError, original: dict[str, Any]) -> tuple[str, st
     if path == ["text"] and error.validator in {"minLength", "pattern"}:
         what = "empty" if original.get("text") == "" else "only whitespace, control or invisible characters"
         return "empty_text", f"field text is {what}"
+    if path == ["brand"] and error.validator == "minLength":
+        return "invalid_value", "field brand: empty after normalisation (only whitespace or invisible characters)"
     if path == ["created_at"] and error.validator == "format":
         return "invalid_timestamp", f"field created_at {error.instance!r}: {error.cause or error.message}"
     message = error.message if len(error.message) <= 200 else (
@@ -209,19 +222,88 @@ def _readable_id(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _too_deep(obj: Any) -> str | None:
+    """The field where ``obj`` nests deeper than MAX_NESTING, else None (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, list[Any]]] = [(obj, [])]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_NESTING:
+            return _field(path[:3]) + "…"
+        if isinstance(value, dict):
+            stack.extend((item, [*path, key]) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, [*path, index]) for index, item in enumerate(value))
+    return None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _duplicate_key(decoded: str) -> str | None:
+    """A key that appears twice in one object: parsers disagree on which value wins, so a reader of the raw
+    topic could see a different brand or text than Ascolta. orjson keeps the last silently; this second
+    parse (the message is known to be valid JSON nested at most MAX_NESTING deep) finds it."""
+    try:
+        json.loads(decoded, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        return str(duplicate)
+    except ValueError:  # numbers the stdlib parses differently (over 4300 digits): orjson's reading stands
+        return None
+    return None
+
+
+def _http_url(url: str) -> str | None:
+    """The URL when it is an http(s) link with a host, else None: a 'javascript:' or 'data:' URL must never
+    reach an alert's samples, where a consumer might render it as a link."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in URL_SCHEMES and parts.netloc and len(url) <= MAX_URL_CHARS else None
+
+
+def _clamp_audience(record: dict[str, Any]) -> None:
+    """Followers and reach as exact integers (5.0 -> 5, 1e30 -> MAX_AUDIENCE), at most MAX_AUDIENCE.
+
+    The schema has already accepted them as integers, which JSON Schema allows in float form ("1e308").
+    """
+    for path in AUDIENCE_FIELDS:
+        parent = record
+        for name in path[:-1]:
+            parent = parent[name]
+        value = parent.get(path[-1])
+        if value is not None:
+            parent[path[-1]] = MAX_AUDIENCE if not math.isfinite(value) or value > MAX_AUDIENCE else int(value)
+
+
 def _normalised_copy(obj: dict[str, Any], max_text_chars: int) -> tuple[dict[str, Any], bool]:
     """Known fields only, in canonical form; values of the wrong type are left for the schema to report."""
     record = {key: value for key, value in obj.items() if key in _RAW_FIELDS}
     if isinstance(record.get("author"), dict):
         record["author"] = {key: value for key, value in record["author"].items() if key in _AUTHOR_FIELDS}
+    if isinstance(record.get("brand"), str):
+        record["brand"] = normalise_brand(record["brand"])
     if isinstance(record.get("source"), str):
         record["source"] = record["source"].strip().lower()
-    if isinstance(record.get("lang"), str):
-        hint = _iso639_1(record["lang"])
-        if hint is None:
-            del record["lang"]
-        else:
-            record["lang"] = hint
+    # Optional hints: an unusable one is dropped rather than rejecting the mention.
+    for name, usable in (("url", _http_url), ("lang", _iso639_1)):
+        if isinstance(record.get(name), str):
+            value = usable(record[name])
+            if value is None:
+                del record[name]
+            else:
+                record[name] = value
     truncated = False
     if isinstance(record.get("text"), str):
         record["text"], truncated = truncate_text(normalise_text(record["text"]), max_text_chars)
@@ -236,11 +318,14 @@ def parse_mention(
     max_age_s: float | None,
     max_bytes: int = MAX_BYTES,
     max_text_chars: int = MAX_TEXT_CHARS,
+    allowed_brands: Mapping[str, str] | None = None,
 ) -> Mention | Rejection:
     """Turn one raw Kafka message value into a normalised Mention, or a Rejection with a reason code.
 
-    Checks run cheapest and most fundamental first (size, UTF-8, JSON, object, schema, time window), so the
-    reason is the first thing wrong. ``now`` must be timezone-aware; a None window bound disables it.
+    Checks run cheapest and most fundamental first (size, UTF-8, JSON, object, nesting, duplicate keys,
+    schema, brand allow-list, time window), so the reason is the first thing wrong. ``now`` must be
+    timezone-aware; a None window bound disables it. ``allowed_brands`` ({brand key: display name}, see
+    ``text.brand_allow_list``) rejects other brands as ``unknown_brand``; None accepts every brand.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -256,12 +341,25 @@ def parse_mention(
         return Rejection("invalid_json", f"invalid JSON: {error}")
     if not isinstance(obj, dict):
         return Rejection("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
-
     mention_id = _readable_id(obj)
+    deep = _too_deep(obj)
+    if deep is not None:
+        return Rejection("invalid_value", f"field {deep} is nested more than {MAX_NESTING} levels deep", mention_id)
+    duplicate = _duplicate_key(decoded)
+    if duplicate is not None:
+        return Rejection("invalid_json", f"duplicate key {_short(duplicate)} in one object: which value holds is "
+                         "ambiguous", mention_id)
+
     record, truncated = _normalised_copy(obj, max_text_chars)
     errors = contracts.validation_errors("raw", record)
     if errors:
         return _reject_invalid(errors, obj, mention_id)
+    _clamp_audience(record)
+    if allowed_brands is not None:
+        display = allowed_brands.get(brand_key(record["brand"]))
+        if display is None:
+            return Rejection("unknown_brand", f"brand {_short(record['brand'])} is not in ASCOLTA_BRANDS", mention_id)
+        record["brand"] = display
 
     created_at = contracts.parse_rfc3339(record["created_at"])
     ahead = (created_at - now).total_seconds()
@@ -278,36 +376,3 @@ def parse_mention(
     language, confidence = detect_language(record["text"], record.get("lang"))
     return Mention(record, created_at, truncated, language, confidence)
 
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def deadletter_record(
-    rejection: Rejection,
-    *,
-    stage: str,
-    topic: str,
-    partition: int,
-    offset: int,
-    key: bytes | None,
-    original: bytes,
-    now: datetime,
-    max_original_bytes: int = MAX_ORIGINAL_BYTES,
-) -> dict[str, Any]:
-    """The dead-letter record (deadletter.v1.json) for a rejected message: enough to inspect and replay it."""
-    record: dict[str, Any] = {
-        "schema_version": 1,
-        "reason": rejection.reason,
-        "detail": rejection.detail,
-        "stage": stage,
-        "source": {"topic": topic, "partition": partition, "offset": offset,
-                   "key_base64": None if key is None else _b64(key)},
-        "original_base64": _b64(original[:max_original_bytes]),
-        "mention_id": rejection.mention_id,
-        "dead_lettered_at": contracts.format_rfc3339(now),
-    }
-    if len(original) > max_original_bytes:
-        record["original_truncated"] = True
-        record["original_size"] = len(original)
-    return record

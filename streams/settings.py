@@ -81,6 +81,8 @@ class Settings:
     dedup_horizon_s: int = field(default_factory=lambda: _env_int("DEDUP_HORIZON_SECONDS", 24 * 3600))
     max_future_s: int = field(default_factory=lambda: _env_int("MAX_FUTURE_SECONDS", 24 * 3600))
     max_age_s: int = field(default_factory=lambda: _env_int("MAX_AGE_SECONDS", 365 * 24 * 3600))
+    # Brand allow-list: "Acme,Lumen Bank" or "@/path/to/file" (one per line); empty accepts every brand.
+    brands: str = field(default_factory=lambda: _env("BRANDS", ""))
 
     # Enrichment
     sentiment_model: str = field(default_factory=lambda: _env("SENTIMENT_MODEL", "default"))
@@ -91,6 +93,8 @@ class Settings:
     # Detection
     bucket_s: int = field(default_factory=lambda: _env_int("BUCKET_SECONDS", 300))
     lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
+    # A brand silent (no mention, no open incident) for longer than this loses its state and metric series.
+    brand_state_horizon_s: int = field(default_factory=lambda: _env_int("BRAND_STATE_HORIZON_SECONDS", 30 * 24 * 3600))
 
     # Notifications (streams/notify.py; routes in docs/alerting.md)
     notify_config: str = field(default_factory=lambda: _env("NOTIFY_CONFIG", ""))

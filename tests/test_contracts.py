@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -120,7 +122,7 @@ CORRUPTIONS = [
     ("alert", ["explanation", "languages", "it"], "many"),
     ("alert", ["emitted_at"], DELETE),
     ("deadletter", ["reason"], "bad_vibes"),
-    ("deadletter", ["stage"], "detect"),
+    ("deadletter", ["stage"], "notify"),
     ("deadletter", ["source", "key_base64"], 7),
     ("deadletter", ["mention_id"], DELETE),
     ("alert-deadletter", ["reason"], "gave_up"),
@@ -178,11 +180,20 @@ def test_enriched_reuses_the_raw_schema_by_reference_instead_of_copying_it():
 
 def test_dead_letter_reasons_are_the_documented_codes():
     reasons = contracts.load("deadletter")["properties"]["reason"]["enum"]
-    assert reasons == [
-        "invalid_utf8", "invalid_json", "not_an_object", "missing_field", "wrong_type", "invalid_value",
-        "empty_text", "message_too_large", "invalid_timestamp", "timestamp_in_future", "timestamp_too_old",
-        "unknown_source", "duplicate", "enrichment_failed",
-    ]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "schemas.md").read_text(encoding="utf-8")
+    table = docs.split("### Reason codes", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9_]+)` +\|", table, flags=re.MULTILINE)
+    assert sorted(reasons) == sorted(documented)
+    assert {"internal_error", "unknown_brand"} <= set(reasons)
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:60Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_instants_outside_the_representable_years_are_invalid_not_a_crash(value):
+    """Regression: the leap second of 9999-12-31 raised OverflowError, which crashed the ingest agent."""
+    with pytest.raises(ValueError, match="outside the years"):
+        contracts.parse_rfc3339(value)
+    [error] = contracts.validate("raw", {**VALID["raw"], "created_at": value})
+    assert "outside the years" in error
 
 
 @pytest.mark.parametrize("kind", contracts.KINDS)

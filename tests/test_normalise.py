@@ -2,7 +2,7 @@
 comes out normalised."""
 from __future__ import annotations
 
-import base64
+import json
 import unicodedata
 from datetime import datetime, timedelta, timezone
 
@@ -10,10 +10,10 @@ import orjson
 import pytest
 
 from streams import contracts
+from streams.text import brand_allow_list
 from streams.normalise import (
     Mention,
     Rejection,
-    deadletter_record,
     dedup_key,
     detect_language,
     model_text,
@@ -302,34 +302,116 @@ def test_detect_language_survives_control_characters():
 
 def test_dedup_key_is_per_brand():
     key = dedup_key(GOOD)
-    assert key == "Acme\x1ftwitter\x1ft-1"
+    assert key == "acme\x1ftwitter\x1ft-1"  # the brand's identity: case-folded
     assert dedup_key({**GOOD, "brand": "Globex"}) != key
     assert dedup_key({**GOOD, "text": "edited"}) == key
-
-
-@pytest.mark.parametrize("value", [b"\xff", b"[]", orjson.dumps(without("text")), orjson.dumps(with_(id=""))])
-def test_deadletter_record_is_valid_and_carries_the_original(value):
-    rejection = parse(value)
-    record = deadletter_record(rejection, stage="ingest", topic="mentions.raw", partition=3, offset=41,
-                               key=b"Acme", original=value, now=NOW)
-    assert contracts.validate("deadletter", record) == []
-    assert base64.b64decode(record["original_base64"]) == value
-    assert base64.b64decode(record["source"]["key_base64"]) == b"Acme"
-    assert record["reason"] == rejection.reason and record["mention_id"] == rejection.mention_id
-    assert record["dead_lettered_at"] == "2026-05-04T14:00:00Z"
-
-
-def test_deadletter_record_without_key_and_with_an_oversized_original():
-    value = orjson.dumps(with_(text="a" * 1024 * 1024))
-    record = deadletter_record(parse(value), stage="ingest", topic="mentions.raw", partition=0, offset=0,
-                               key=None, original=value, now=NOW)
-    assert contracts.validate("deadletter", record) == []
-    assert record["source"]["key_base64"] is None
-    assert record["original_truncated"] is True and record["original_size"] == len(value)
-    assert len(record["original_base64"]) < 400 * 1024
 
 
 def test_rejection_reason_must_be_a_documented_code():
     with pytest.raises(ValueError, match="unknown reason code"):
         Rejection("bad_vibes", "no")
     assert Rejection("duplicate", "seen before", "t-1").reason == "duplicate"
+
+
+# --- hostile input (issue 12): each once crashed the ingest agent, lost a message or silenced a brand ------
+
+def accepted(record: object, **overrides) -> Mention:
+    result = parse(record, **overrides)
+    assert isinstance(result, Mention), result
+    assert contracts.validate("raw", result.record) == []
+    return result
+
+
+def test_the_leap_second_at_the_end_of_year_9999_is_an_invalid_timestamp():
+    """Regression: OverflowError in contracts crashed the ingest agent; the message was lost."""
+    rejected(with_(created_at="9999-12-31T23:59:60Z"), "invalid_timestamp", "outside the years")
+    rejected(with_(created_at="0001-01-01T00:00:00+01:00"), "invalid_timestamp", "outside the years")
+
+
+def test_a_text_nested_1000_deep_is_rejected_without_recursion():
+    """Regression: a RecursionError while building the jsonschema message crashed the ingest agent."""
+    value = orjson.dumps(GOOD)[:-1] + b',"text2":0}'
+    deep = value.replace(b'"text":' + orjson.dumps(GOOD["text"]), b'"text":' + b"[" * 1000 + b"]" * 1000)
+    rejected(deep, "invalid_value", "field text[0][0]", "nested more than 64 levels")
+    unknown_deep = orjson.dumps(GOOD)[:-1] + b',"extra":' + b"[" * 200 + b"]" * 200 + b"}"
+    rejected(unknown_deep, "invalid_value", "field extra")
+    rejected(with_(text=[[["shallow"]]]), "wrong_type", "field text must be string")
+
+
+@pytest.mark.parametrize(("followers", "expected"), [
+    (1e308, 10_000_000_000), (10 ** 40, 10_000_000_000), (1e30, 10_000_000_000), (5.0, 5), (1200, 1200),
+    (18446744073709551615, 10_000_000_000), (9_999_999_999, 9_999_999_999),
+])
+def test_followers_and_reach_are_forwarded_as_bounded_exact_integers(followers, expected):
+    """Regression: followers 1e308 passed as an integer; two of them made a bucket's reach infinite."""
+    value = json.dumps(with_(author={"id": "42", "followers": followers}, reach=followers)).encode()  # big ints
+    mention = accepted(value)
+    for value in (mention.record["author"]["followers"], mention.record["reach"]):
+        assert value == expected and type(value) is int
+    assert b"e+" not in orjson.dumps(mention.record)
+
+
+def test_a_fractional_follower_count_is_still_wrong_type():
+    rejected(with_(reach=5.5), "wrong_type", "field reach must be integer")
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200e\u202e\u2066", "\ufeff\u200d\u2069 \u061c", "\u3164\u2800\ufe0f"])
+def test_a_text_of_only_invisible_characters_is_empty_text(text):
+    rejected(with_(text=text), "empty_text", "only whitespace, control or invisible")
+
+
+def test_visible_text_keeps_its_joiners():
+    assert accepted(with_(text="👩\u200d💻 Acme")).record["text"] == "👩\u200d💻 Acme"
+
+
+@pytest.mark.parametrize("lang", ["zz", "qq", "xx", "un"])
+def test_a_two_letter_label_that_is_no_iso_639_1_code_is_dropped(lang):
+    assert "lang" not in accepted(with_(lang=lang)).record
+
+
+def test_a_repeated_key_is_invalid_json_not_silently_the_last():
+    value = orjson.dumps(GOOD)[:-1] + b',"brand":"Globex"}'
+    rejected(value, "invalid_json", "duplicate key 'brand'")
+    author = orjson.dumps(GOOD).replace(b'"id":"42"', b'"id":"42","id":"43"')
+    rejected(author, "invalid_json", "duplicate key 'id'")
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", " JavaScript:alert(1)", "data:text/html,<b>x</b>",
+                                 "vbscript:msgbox", "https://", "ftp://example.org/x", "http://" + "a" * 5000])
+def test_only_http_and_https_urls_survive(url):
+    assert "url" not in accepted(with_(url=url)).record
+
+
+def test_an_http_url_is_kept():
+    assert accepted(with_(url=" HTTPS://example.org/p?q=1 ")).record["url"] == "HTTPS://example.org/p?q=1"
+
+
+@pytest.mark.parametrize("brand", ["", "   ", "\u200b", "\u202e\u2066", "\ufeff \u3164"])
+def test_a_brand_with_nothing_visible_is_rejected(brand):
+    rejected(with_(brand=brand), "invalid_value", "field brand")
+
+
+def test_spellings_of_one_brand_are_one_brand():
+    nfd = unicodedata.normalize("NFD", "Caffè  Aurora")
+    spellings = ["Caffè Aurora", nfd, " Caffè\u200b Aurora\t", "CAFFÈ AURORA"]
+    records = [accepted(with_(brand=brand)).record for brand in spellings]
+    assert [r["brand"] for r in records[:3]] == ["Caffè Aurora"] * 3  # the case is kept for display
+    assert len({dedup_key(r) for r in records}) == 1
+
+
+def test_an_allow_list_rejects_unknown_brands_and_spells_known_ones_its_way():
+    allowed = brand_allow_list("Acme, Lumen Bank")
+    rejected(with_(brand="Acme Fake"), "unknown_brand", "'Acme Fake'", allowed_brands=allowed)
+    assert accepted(with_(brand="ACME"), allowed_brands=allowed).record["brand"] == "Acme"
+    assert accepted(with_(brand="lumen  bank"), allowed_brands=allowed).record["brand"] == "Lumen Bank"
+
+
+def test_the_allow_list_may_be_a_file(tmp_path):
+    path = tmp_path / "brands.txt"
+    path.write_text("# tracked brands\nAcme\n\nLumen Bank  # since May\n", encoding="utf-8")
+    assert brand_allow_list(f"@{path}") == {"acme": "Acme", "lumen bank": "Lumen Bank"}
+    assert brand_allow_list("") is None
+    with pytest.raises(ValueError, match="cannot read"):
+        brand_allow_list(f"@{tmp_path / 'missing.txt'}")
+    with pytest.raises(ValueError, match="names no brand"):
+        brand_allow_list(" , \u200b")

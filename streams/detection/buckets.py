@@ -6,8 +6,13 @@ both count, close and explain with the same code. Values are JSON-safe dicts, so
 
 * open buckets, ``"<brand>|<bucket start, epoch seconds>"`` -> ``{"digest": BucketDigest dict, "offset":
   last applied input offset}``; the offset makes counting idempotent under redelivery;
-* brand states, ``brand`` -> ``{"p": input partition, "closed_through": first bucket still open,
-  "detector", "terms", "incident", "history": [[start, count, last offset], ...]}``.
+* brand states, brand key (:func:`~streams.text.brand_key`, so 'ACME' and 'Acme' are one brand) ->
+  ``{"p": input partition, "closed_through": first bucket still open, "detector", "terms", "incident",
+  "history": [[start, count, last offset], ...], "name": display name, as first seen}``.
+
+Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
+is replaced (:mod:`.stored`), never a crash at every bucket boundary. A brand silent for longer than the
+horizon, with no open incident, is forgotten, so brands that come and go do not pile up.
 
 A bucket closes once the partition's watermark (the latest event time seen on it) has passed its end by the
 allowed lateness; a mention for an already closed bucket is late: it keeps the closed counts in ``history``
@@ -21,13 +26,17 @@ from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..text import brand_key
 from .alert import Alert, build_explanation
 from .detector import BrandDetector, Bucket, DetectorConfig
 from .digest import BucketDigest, TermBaseline
+from .stored import load_brand_state, load_closable_brand_state, load_digest, load_or_replace
 
 log = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days)
+# Table names, as the replaced-values metric labels them.
+OPEN_BUCKETS, BRAND_STATES = "open-buckets", "brand-states"
 
 
 def bucket_key(brand: str, start: int) -> str:
@@ -53,15 +62,16 @@ class BrandTimeline:
     not teach the baseline its own terms.
     """
 
-    def __init__(self, brand: str, config: DetectorConfig, state: dict) -> None:
-        self.brand = brand
-        try:
-            self.detector = BrandDetector(config, state["detector"], brand=brand)
-        except ValueError as exc:  # state written by another detector version or configuration
-            log.warning("brand %s: detector state not reusable (%s); learning its baseline afresh", brand, exc)
-            self.detector = BrandDetector(config, None, brand=brand)
-        self.terms = TermBaseline.from_dict(state["terms"]) if state["terms"] else TermBaseline()
-        self.incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
+    def __init__(self, key: str, config: DetectorConfig, state: dict, on_replaced: Callable[[str], None]) -> None:
+        self.brand = brand = state.get("name", key)  # states written before brand keys: the key was the name
+        # state written by another detector version or configuration: its baseline is learnt afresh
+        self.detector = load_or_replace(BRAND_STATES, key, state["detector"],
+                                        lambda stored: BrandDetector(config, stored, brand=brand),
+                                        lambda: BrandDetector(config, None, brand=brand), on_replaced)
+        self.terms = load_or_replace(BRAND_STATES, key, state["terms"],
+                                     lambda stored: TermBaseline.from_dict(stored) if stored else TermBaseline(),
+                                     TermBaseline, on_replaced)
+        self.incident = load_digest(state["incident"]) if state["incident"] else None  # checked by the loader
 
     def close(self, start: int, digest: BucketDigest) -> list[Alert]:
         """Judge one complete bucket; the alerts it raises, each explained by its incident so far."""
@@ -117,16 +127,29 @@ class PartitionClock:
             self.brands.pop(partition, None)
 
 
+def _ignore(_: str) -> None:
+    pass
+
+
 class BucketBook:
-    """Counting and closing per-brand buckets over ``open_buckets`` and ``brand_states`` (see module doc)."""
+    """Counting and closing per-brand buckets over ``open_buckets`` and ``brand_states`` (see module doc).
+
+    ``horizon_s``: a brand silent (no mention, no open incident) for longer loses its state; None keeps every
+    brand. The worker reports through ``on_replaced(table)`` (a stored value could not be loaded) and
+    ``on_forgotten(display name)`` (a brand's state was deleted: its metric series go too).
+    """
 
     def __init__(self, config: DetectorConfig, lateness_s: int, open_buckets: MutableMapping,
-                 brand_states: MutableMapping) -> None:
+                 brand_states: MutableMapping, *, horizon_s: int | None = None,
+                 on_replaced: Callable[[str], None] = _ignore, on_forgotten: Callable[[str], None] = _ignore) -> None:
         self.config = config
         self.bucket_s = config.bucket_seconds
         self.lateness_s = lateness_s
         self.open_buckets = open_buckets
         self.brand_states = brand_states
+        self.horizon_s = horizon_s
+        self.on_replaced = on_replaced
+        self.on_forgotten = on_forgotten
         self.history_buckets = HISTORY_SECONDS // self.bucket_s
         self.clock = PartitionClock()
 
@@ -136,26 +159,57 @@ class BucketBook:
     def brands_in(self, partition: int) -> set[str]:
         """Brands whose state lives in this partition, rebuilt from the (recovered) states when unknown."""
         if partition not in self.clock.brands:
-            self.clock.brands[partition] = {b for b, s in self.brand_states.items() if s and s["p"] == partition}
+            self.clock.brands[partition] = {b for b, s in self.brand_states.items()
+                                            if isinstance(s, dict) and s.get("p") == partition}
         return self.clock.brands[partition]
+
+    def display_name(self, brand: str) -> str:
+        """The name ``brand`` (any spelling) is shown by: the spelling its state was created with."""
+        state = self.brand_states.get(brand_key(brand))
+        return state.get("name", brand) if isinstance(state, dict) else brand
+
+    def _stored_state(self, key: str, load: Callable[[object], dict] = load_brand_state) -> dict | None:
+        """The brand's state, or None when there is none or it cannot be loaded (then the brand is forgotten)."""
+        stored = self.brand_states.get(key)
+        if stored is None:
+            return None
+        state = load_or_replace(BRAND_STATES, key, stored, load, lambda: None, self.on_replaced)
+        if state is None:
+            self.forget(key)
+        return state
+
+    def _stored_bucket(self, key: str) -> tuple[BucketDigest, int] | None:
+        """An open bucket's digest and last applied offset; None when there is none or it cannot be loaded."""
+        stored = self.open_buckets.get(key)
+        if stored is None:
+            return None
+        return load_or_replace(OPEN_BUCKETS, key, stored, lambda s: (load_digest(s["digest"]), int(s["offset"])),
+                               lambda: None, self.on_replaced)
+
+    def forget(self, key: str) -> None:
+        """Delete a brand's state (its open buckets are already closed) and report its display name."""
+        state = self.brand_states.pop(key, None)
+        for brands in self.clock.brands.values():
+            brands.discard(key)
+        self.on_forgotten(state.get("name", key) if isinstance(state, dict) else key)
 
     def count(self, record: dict, event_time: float, partition: int, offset: int) -> bool:
         """Add one mention to its brand's bucket, once per offset. True when it came late (its bucket had
         closed) for the first time: the caller reports those."""
-        brand = record["brand"]
+        brand = brand_key(record["brand"])
         start = self.bucket_start(event_time)
-        state = self.brand_states.get(brand)
+        state = self._stored_state(brand)
         if state is None:
             state = {"p": partition, "closed_through": start, "detector": None, "terms": None, "incident": None,
-                     "history": []}
+                     "history": [], "name": record["brand"]}
             self.brand_states[brand] = state
             self.brands_in(partition).add(brand)
         if start < state["closed_through"]:
             return self._count_late(brand, state, start, offset)
         key = bucket_key(brand, start)
-        stored = self.open_buckets.get(key)
-        if stored is None or stored["offset"] < offset:  # else: redelivered after a restart, already counted
-            digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
+        stored = self._stored_bucket(key)
+        if stored is None or stored[1] < offset:  # else: redelivered after a restart, already counted
+            digest = stored[0] if stored else BucketDigest()
             digest.add(record)
             self.open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
         return False
@@ -177,8 +231,8 @@ class BucketBook:
         return True
 
     def due(self, brand: str, event_time: float, partition: int) -> tuple[float, list[str]]:
-        """After a mention of ``brand`` at ``event_time``: the partition's watermark and the brands that may
-        have buckets to close (all of the partition's when a bucket boundary passed, else this one)."""
+        """After a mention of ``brand`` at ``event_time``: the partition's watermark and the brand keys that
+        may have buckets to close (all of the partition's when a bucket boundary passed, else this one's)."""
         watermarks, boundaries = self.clock.watermarks, self.clock.boundaries
         if event_time > watermarks.get(partition, float("-inf")):
             watermarks[partition] = event_time
@@ -187,27 +241,29 @@ class BucketBook:
         if boundary != boundaries.get(partition):
             boundaries[partition] = boundary
             return watermark, sorted(self.brands_in(partition))
-        return watermark, [brand]  # only this brand can be behind (a brand seen for the first time)
+        return watermark, [brand_key(brand)]  # only this brand can be behind (a brand seen for the first time)
 
     def close(self, brand: str, watermark: float) -> Closing:
-        """Judge every bucket of ``brand`` that ended more than the allowed lateness before ``watermark``."""
+        """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before ``watermark``."""
         return self.close_until(brand, self.bucket_start(watermark - self.lateness_s))
 
     def close_until(self, brand: str, closable_until: int) -> Closing:
-        """Judge the buckets of ``brand`` starting before ``closable_until`` (empty ones included)."""
-        state = self.brand_states[brand]
-        if closable_until <= state["closed_through"]:
+        """Judge the buckets of the brand keyed ``brand`` starting before ``closable_until`` (empty ones
+        included); on commit, forget the brand when it has been silent longer than the horizon."""
+        state = self._stored_state(brand, load_closable_brand_state)
+        if state is None or closable_until <= state["closed_through"]:
             return Closing([], lambda: None)
-        timeline = BrandTimeline(brand, self.config, state)
+        timeline = BrandTimeline(brand, self.config, state, self.on_replaced)
         history = state["history"]
         closed, closed_keys = [], []
         for start in range(state["closed_through"], closable_until, self.bucket_s):
             key = bucket_key(brand, start)
-            stored = self.open_buckets.get(key)
-            digest = BucketDigest.from_dict(stored["digest"]) if stored else BucketDigest()
-            if stored:
-                history.append([start, digest.count, stored["offset"]])
+            stored = self._stored_bucket(key)
+            digest = stored[0] if stored else BucketDigest()
+            if self.open_buckets.get(key) is not None:  # an unloadable one is deleted too
                 closed_keys.append(key)
+            if stored:
+                history.append([start, digest.count, stored[1]])
             closed.append(ClosedBucket(start, digest, timeline.close(start, digest), timeline))
 
         def commit() -> None:
@@ -216,5 +272,11 @@ class BucketBook:
             self.brand_states[brand] = state
             for key in closed_keys:  # only after the state that counts them is written: a crash loses nothing
                 del self.open_buckets[key]
+            last_active = history[-1][0] if history else closable_until
+            if (self.horizon_s is not None and timeline.incident is None
+                    and closable_until - last_active > self.horizon_s):
+                log.info("brand %s: silent since %s, longer than the brand state horizon; state deleted",
+                         timeline.brand, datetime.fromtimestamp(last_active, timezone.utc).isoformat())
+                self.forget(brand)
 
         return Closing(closed, commit)

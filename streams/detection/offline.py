@@ -34,8 +34,9 @@ class InputError(ValueError):
     """The input file cannot be read as a volume CSV or mention JSON lines."""
 
 
-def run_detect(path: Path, out: TextIO, config: DetectorConfig) -> int:
-    """Detect over FILE and write alert events as JSON lines to ``out``; returns a process exit code."""
+def run_detect(path: Path, out: TextIO, config: DetectorConfig, horizon_s: int | None = None) -> int:
+    """Detect over FILE and write alert events as JSON lines to ``out``; returns a process exit code.
+    ``horizon_s``: mention lines only, as the stream's brand state horizon (None keeps every brand)."""
     path = Path(path)
     try:
         with path.open("r", encoding="utf-8-sig", newline="") as handle:  # -sig: spreadsheets add a BOM
@@ -44,7 +45,7 @@ def run_detect(path: Path, out: TextIO, config: DetectorConfig) -> int:
             if first.strip().lower().replace(" ", "").startswith("timestamp,value"):
                 _detect_csv(handle, path.stem, out, config)
             else:
-                _detect_jsonl(handle, out, config)
+                _detect_jsonl(handle, out, config, horizon_s)
     except BrokenPipeError:
         raise  # the reader of ``out`` went away (| head): not an input problem, the CLI decides
     except (OSError, UnicodeDecodeError, InputError) as exc:
@@ -137,10 +138,11 @@ def _reach(record: dict) -> float:
     return max(0.0, float(reach))
 
 
-def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConfig) -> Iterator[Alert]:
+def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConfig,
+                    horizon_s: int | None = None) -> Iterator[Alert]:
     """Alerts for ``(mention, event time)`` pairs in arrival order, as the stream would raise them on one
     partition with no allowed lateness; the last bucket is judged at the end."""
-    book = BucketBook(config, 0, {}, {})
+    book = BucketBook(config, 0, {}, {}, horizon_s=horizon_s)
     step = config.bucket_seconds
     closed_until: int | None = None
     for offset, (mention, event_time) in enumerate(mentions):
@@ -155,7 +157,7 @@ def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConf
 
 
 def _close_all(book: BucketBook, start: int, until: int) -> Iterator[Alert]:
-    """Judge every brand's buckets before ``until``, bucket by bucket, brands in name order."""
+    """Judge every brand's buckets before ``until``, bucket by bucket, brands in key order."""
     for end in range(start + book.bucket_s, until + 1, book.bucket_s):
         for brand in sorted(book.brand_states):
             closing = book.close_until(brand, end)
@@ -177,6 +179,6 @@ def _parsed_lines(lines: Iterable[str]) -> Iterator[tuple[dict, float]]:
         yield _mention(record, line_no)
 
 
-def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig) -> None:
-    for alert in detect_mentions(_parsed_lines(lines), config):
+def _detect_jsonl(lines: Iterable[str], out: TextIO, config: DetectorConfig, horizon_s: int | None) -> None:
+    for alert in detect_mentions(_parsed_lines(lines), config, horizon_s):
         out.write(json.dumps(decision_record(alert.decision, alert.brand, config.bucket_seconds)) + "\n")
