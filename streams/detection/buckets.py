@@ -71,7 +71,7 @@ class BrandTimeline:
         self.terms = load_or_replace(BRAND_STATES, key, state["terms"],
                                      lambda stored: TermBaseline.from_dict(stored) if stored else TermBaseline(),
                                      TermBaseline, on_replaced)
-        self.incident = load_digest(state["incident"]) if state["incident"] else None  # checked by the loader
+        self.incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
 
     def close(self, start: int, digest: BucketDigest) -> list[Alert]:
         """Judge one complete bucket; the alerts it raises, each explained by its incident so far."""
@@ -244,7 +244,8 @@ class BucketBook:
         return watermark, [brand_key(brand)]  # only this brand can be behind (a brand seen for the first time)
 
     def close(self, brand: str, watermark: float) -> Closing:
-        """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before ``watermark``."""
+        """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before
+        ``watermark``."""
         return self.close_until(brand, self.bucket_start(watermark - self.lateness_s))
 
     def close_until(self, brand: str, closable_until: int) -> Closing:
