@@ -123,6 +123,14 @@ def raw_origin(envelope: dict[str, Any]) -> Callable[[], dict[str, Any]]:
     return origin
 
 
+def message_origin(message: Any, value: bytes) -> Callable[[], dict[str, Any]]:
+    """The origin of a message that is its own source: where it was read, its key and its bytes."""
+    def origin() -> dict[str, Any]:
+        return {"topic": message.topic, "partition": message.partition, "offset": message.offset,
+                "key": message.key, "original": value}
+    return origin
+
+
 def envelope_origin(message: Any, value: bytes) -> Callable[[], dict[str, Any]]:
     """The origin of a ``mentions.valid`` message: its raw message when the envelope can be read, else the
     message itself (something other than the ingest stage wrote to the topic)."""
@@ -130,8 +138,7 @@ def envelope_origin(message: Any, value: bytes) -> Callable[[], dict[str, Any]]:
         try:
             return raw_origin(orjson.loads(value))()
         except Exception:
-            return {"topic": message.topic, "partition": message.partition, "offset": message.offset,
-                    "key": message.key, "original": value}
+            return message_origin(message, value)()
     return origin
 
 

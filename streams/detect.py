@@ -8,7 +8,6 @@ exception dead-letters it as ``internal_error``, stage ``detect``), alerts and m
 """
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ import orjson
 from . import metrics
 from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
 from .contracts import parse_rfc3339, validate
-from .deadletter import guard
+from .deadletter import guard, message_origin
 from .detection.alert import Alert, alert_event
 from .detection.buckets import BucketBook, ClosedBucket
 from .detection.detector import DetectorConfig
@@ -93,9 +92,7 @@ async def close_buckets(brand: str, watermark: float) -> None:
 async def detect(stream):
     async for event in stream.events():
         message = event.message
-        origin = functools.partial(dict, topic=message.topic, partition=message.partition, offset=message.offset,
-                                   key=message.key, original=event.value)
-        async with guard("detect", origin):
+        async with guard("detect", message_origin(message, event.value)):
             await detect_one(orjson.loads(event.value), message.partition, message.offset)
 
 

@@ -5,7 +5,6 @@ re-keyed by brand on ``mentions.valid`` so that every later table (dedup, window
 """
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timezone
 
 import orjson
@@ -13,7 +12,7 @@ import orjson
 from . import metrics
 from .app import app, settings, valid_topic
 from .contracts import format_rfc3339
-from .deadletter import guard, key_fields, send_to_deadletter
+from .deadletter import guard, key_fields, message_origin, send_to_deadletter
 from .normalise import Rejection, parse_mention
 from .text import brand_allow_list
 
@@ -56,7 +55,5 @@ async def ingest(stream):
     async for event in stream.events():
         message = event.message
         original = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-        origin = functools.partial(dict, topic=message.topic, partition=message.partition, offset=message.offset,
-                                   key=message.key, original=original)
-        async with guard("ingest", origin):
+        async with guard("ingest", message_origin(message, original)):
             await ingest_one(message, original)

@@ -2,9 +2,9 @@
 
 A table value comes back from the changelog after every restart: written by an older version, or corrupt
 (Faust's JSON writes an infinite float as ``null``, so a state that once held one cannot be loaded as it was
-saved). Such a value must not crash the agent at every bucket boundary for good; it is logged, counted in
-reported (the worker counts it in ``ascolta_table_values_replaced_total{table}``) and replaced by a fresh
-one, so the brand relearns instead of going silent.
+saved). Such a value must not crash the agent at every bucket boundary for good; it is logged, reported (the
+worker counts it in ``ascolta_table_values_replaced_total{table}``) and replaced by a fresh one, so the brand
+relearns instead of going silent.
 """
 from __future__ import annotations
 
