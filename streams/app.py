@@ -14,13 +14,14 @@ from . import faust_fixes, tansu
 from .kafka import faust_credentials
 from .settings import Settings
 
-AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics", "streams.notify"]
+AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics", "streams.notify",
+                 "streams.web.views"]
 
 # Tables hold plain JSON keys and values (the app's default serializer for topics is raw bytes).
 JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
 _CONFIGURED = ("app", "settings", "valid_topic", "enriched_topic", "deadletter_topic", "alerts_topic",
-               "alerts_deadletter_topic")
+               "alerts_deadletter_topic", "timeline_topic")
 
 
 def configure(settings: Settings) -> faust.App:
@@ -62,7 +63,11 @@ def configure(settings: Settings) -> faust.App:
         deadletter_topic=app.topic(settings.deadletter_topic, partitions=settings.partitions),
         alerts_topic=app.topic(settings.alerts_topic, partitions=settings.partitions),
         alerts_deadletter_topic=app.topic(settings.alerts_deadletter_topic, partitions=settings.partitions),
+        timeline_topic=app.topic(settings.timeline_topic, partitions=settings.partitions),
     )
+    # The incident room (streams/web/) serves "/"; Faust's placeholder index ({"status": "OK"}) would take it.
+    blueprints = app.web.blueprints
+    blueprints._enabled = [(prefix, bp) for prefix, bp in blueprints._enabled if "production_index" not in str(bp)]
     if settings.on_tansu:
         tansu.apply_workarounds(app)
     return app
@@ -88,7 +93,7 @@ async def declare_topics(settings: Settings) -> None:
     from .kafka import client_options
 
     names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
-             settings.alerts_deadletter_topic, *settings.raw_topics]
+             settings.alerts_deadletter_topic, settings.timeline_topic, *settings.raw_topics]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import orjson
 
 from . import metrics
-from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings
+from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings, timeline_topic
 from .contracts import parse_rfc3339, validate
 from .deadletter import guard, message_origin
 from .detection.alert import Alert, alert_event
@@ -23,6 +23,7 @@ from .detection.buckets import BucketBook, ClosedBucket
 from .detection.detector import DetectorConfig
 from .normalise import dedup_key
 from .seen import SeenKeys
+from .web.timeline import timeline_point
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def update_gauges(closed: ClosedBucket) -> None:
 
 
 async def publish_alert(alert: Alert) -> None:
-    event = alert_event(alert, settings.bucket_s, datetime.now(timezone.utc))
+    event = alert_event(alert, settings.bucket_s, datetime.now(timezone.utc), public_url=settings.public_url)
     problems = validate("alert", event)
     if problems:  # a bug on our side: publish anyway (the alert matters more), but loudly
         log.error("alert %s does not match schemas/alert.v1.json: %s", event["event_id"], problems)
@@ -85,6 +86,7 @@ async def close_buckets(brand: str, watermark: float) -> None:
         for alert in closed.alerts:
             await publish_alert(alert)
         update_gauges(closed)
+        await timeline_topic.send(key=brand.encode(), value=orjson.dumps(timeline_point(closed, settings.bucket_s)))
     closing.commit()
 
 

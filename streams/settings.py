@@ -112,6 +112,12 @@ class Settings:
     web_port: int = field(default_factory=lambda: _env_int("WEB_PORT", 6066))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "info"))
 
+    # Incident room (streams/web/, docs/incident-room.md)
+    # Where people reach the incident room, e.g. https://ascolta.example.com: alerts then link their incident.
+    public_url: str = field(default_factory=lambda: _env("PUBLIC_URL", "").strip().rstrip("/"))
+    # Access token for the incident room pages: the value, or "@/path/to/file"; empty serves them to anyone.
+    ui_token: str = field(default_factory=lambda: _env("UI_TOKEN", ""), repr=False)
+
     # The environment when these settings were built, read-only: for secrets a configuration names by variable.
     environ: Mapping[str, str] = field(
         default_factory=lambda: types.MappingProxyType(dict(os.environ)), repr=False, compare=False
@@ -122,6 +128,8 @@ class Settings:
             raise ValueError(f"ASCOLTA_LOG_LEVEL must be debug, info, warning or error, got {self.log_level!r}")
         if self.broker_compat not in {"kafka", "tansu"}:
             raise ValueError(f"ASCOLTA_BROKER_COMPAT must be 'kafka' or 'tansu', got {self.broker_compat!r}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError(f"ASCOLTA_PUBLIC_URL must be an http(s) URL, got {self.public_url!r}")
         for name in ("partitions", "replication", "batch_size", "bucket_s", "delivery_max_attempts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -138,6 +146,24 @@ class Settings:
     def on_tansu(self) -> bool:
         """True when the broker is the embedded Tansu: turns its workarounds on (see docs/tansu.md)."""
         return self.broker_compat == "tansu"
+
+    @property
+    def timeline_topic(self) -> str:
+        """Per-bucket chart points for the incident room, named after the alerts topic they go with."""
+        return f"{self.alerts_topic}.timeline"
+
+    def read_ui_token(self) -> str:
+        """The incident room's token: ASCOLTA_UI_TOKEN itself, or the file it names as ``@path`` (stripped)."""
+        if not self.ui_token.startswith("@"):
+            return self.ui_token.strip()
+        path = Path(self.ui_token[1:])
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"ASCOLTA_UI_TOKEN names {path}, which cannot be read: {exc.strerror}") from None
+        if not token:
+            raise ValueError(f"ASCOLTA_UI_TOKEN names {path}, which is empty")
+        return token
 
     @property
     def bootstrap_servers(self) -> str:

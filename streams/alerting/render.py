@@ -22,7 +22,7 @@ LABELS: dict[str, dict] = {
         "languages": "Languages", "sources": "Sources", "samples": "Mentions to read first",
         "most_reached": "Most reached", "most_negative": "Most negative", "score": "Score",
         "incident": "Incident", "state": "State", "open": "open", "resolved": "resolved", "since": "since",
-        "event": "event", "date": "%Y-%m-%d %H:%M UTC",
+        "event": "event", "date": "%Y-%m-%d %H:%M UTC", "incident_page": "Incident page",
         "thousands": ",", "decimal": ".", "billions": "B",
     },
     "it": {
@@ -36,7 +36,7 @@ LABELS: dict[str, dict] = {
         "no_terms": "nessun termine insolito", "languages": "Lingue", "sources": "Fonti",
         "samples": "Menzioni da leggere per prime", "most_reached": "Più visti", "most_negative": "Più negativi",
         "score": "Punteggio", "incident": "Incidente", "state": "Stato", "open": "aperto", "resolved": "risolto",
-        "since": "dalle", "event": "evento", "date": "%d/%m/%Y %H:%M UTC",
+        "since": "dalle", "event": "evento", "date": "%d/%m/%Y %H:%M UTC", "incident_page": "Pagina dell'incidente",
         "thousands": ".", "decimal": ",", "billions": "Mld",
     },
 }
@@ -159,6 +159,8 @@ def summarise(alert: dict, lang: str) -> Summary:
         (labels["sources"], shares(ex.get("sources", {}))),
         (labels["state"], f"{state}, {labels['since']} {moment(alert.get('started_at', ''), labels['date'])}"),
     ]
+    if safe_url(alert.get("url")):  # ASCOLTA_PUBLIC_URL set: the incident room's page
+        facts.append((labels["incident_page"], alert["url"]))
     seen: set[str] = set()
     samples = []
     for sample in [*ex.get("most_negative", []), *ex.get("most_reached", [])]:
@@ -213,4 +215,6 @@ def format_alert(alert: dict, lang: str = "en") -> str:
             if sample.get("url"):
                 line += f" {clean_text(str(sample['url']))}"
             lines.append(line)
+    if safe_url(alert.get("url")):
+        lines.append(f"  {labels['incident_page'].lower()}: {alert['url']}")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from typing import NamedTuple
+from urllib.parse import quote
 
 from ..contracts import format_rfc3339
 from .detector import Decision
@@ -58,10 +59,15 @@ def build_explanation(decision: Decision, digests: list[BucketDigest], baseline:
     }
 
 
-def alert_event(alert: Alert, bucket_seconds: int, emitted_at: datetime) -> dict:
-    """The event published on ``alerts`` (``schemas/alert.v1.json``)."""
+def incident_url(public_url: str, incident_id: str) -> str:
+    """The incident room page of an incident, under ``ASCOLTA_PUBLIC_URL``."""
+    return f"{public_url.rstrip('/')}/incidents/{quote(incident_id, safe='')}"
+
+
+def alert_event(alert: Alert, bucket_seconds: int, emitted_at: datetime, public_url: str = "") -> dict:
+    """The event published on ``alerts`` (``schemas/alert.v1.json``); with ``public_url``, its incident's page."""
     decision = alert.decision
-    return {
+    event = {
         "schema_version": 1,
         "event_id": f"{decision.incident_id}:{decision.seq}",
         "incident_id": decision.incident_id,
@@ -75,6 +81,9 @@ def alert_event(alert: Alert, bucket_seconds: int, emitted_at: datetime) -> dict
         "explanation": alert.explanation,
         "emitted_at": format_rfc3339(emitted_at),
     }
+    if public_url:
+        event["url"] = incident_url(public_url, decision.incident_id)
+    return event
 
 
 def decision_record(decision: Decision, brand: str, bucket_seconds: int, at: str | None = None,

@@ -280,6 +280,17 @@ class BrandDetector:
         """Kind of the incident open now (crisis | opportunity), None when calm: for gauges."""
         return self.state.incident["kind"] if self.state.incident else None
 
+    def chart_band(self, z: float = 2.0) -> tuple[float, float, float, float] | None:
+        """(expected, low, high, baseline negative share) for the last processed bucket, low/high ``z`` of the
+        per-bucket spread the detector judges with (overdispersion included): what the incident room draws.
+        None before the first bucket."""
+        if not self.state.recent:
+            return None
+        mu = self.state.recent[-1][_EXPECTED]
+        sd = math.sqrt(max(mu, 1.0) + self._alpha(0) * mu * self._size(1))
+        base_neg = self._baseline_shares()[0] if self.state.labelled_sum > 0 else 0.0
+        return mu, max(0.0, mu - z * sd), mu + z * sd, base_neg
+
     @property
     def confidence(self) -> float:
         """How much history backs the baseline: 0 for a new brand, 1 after two weeks (weekly profile)."""
