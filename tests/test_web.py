@@ -80,6 +80,8 @@ def test_the_list_puts_open_incidents_first_and_filters():
     room.add_alert(old)
     room.add_alert({**old, "event": "resolved", "event_id": "old:1", "at": "2026-05-01T12:00:00Z"})
     assert [i["incident_id"] for i in room.incident_list(now)] == ["inc-7", "old"]
+    # the open incident's sparkline: from an hour before its start to the newest point, at most 48 peaks
+    assert len(room.incident_list(now)[0]["sparkline"]) == 48 and max(room.incident_list(now)[0]["sparkline"]) == 100
     assert [i["incident_id"] for i in room.incident_list(now, kind="opportunity")] == ["old"]
     assert [i["incident_id"] for i in room.incident_list(now, brand="velo motors")] == ["old"]
     # a resolved incident older than the week leaves the list, then the room

@@ -182,10 +182,13 @@ def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_
             "ASCOLTA_ALERTS_TOPIC": "alerts",
             **webhook_env(webhook_url, settings.environ),
         }
+        room_url = settings.public_url or f"http://{settings.web_host}:{web_port}"
+        env.setdefault("ASCOLTA_PUBLIC_URL", room_url)  # the printed alerts link their incident's page
         worker = start_worker(env, run_dir / "worker.log")
         _say(f"Broker {broker.url} (log {run_dir / 'broker.log'})")
         _say(f"Worker pid {worker.pid} (log {run_dir / 'worker.log'})")
         _say(f"Metrics: http://127.0.0.1:{web_port}/metrics")
+        _say(f"Incident room: {room_url}/ (served until the demo ends; docs/incident-room.md)")
         if "ASCOLTA_WEBHOOK_URL" in env:
             secret_note = (f"secret {DEMO_WEBHOOK_SECRET!r}" if env.get("ASCOLTA_WEBHOOK_SECRET") == DEMO_WEBHOOK_SECRET
                            else "your ASCOLTA_WEBHOOK_SECRET")

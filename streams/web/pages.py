@@ -30,7 +30,8 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "not_found_text": "Nothing is known here about {what}.", "opened": "opened", "updated": "updated",
         "resolved": "resolved", "copies": "copies", "authors": "authors", "first_seen": "first seen",
         "by": "by", "reach": "reach", "no_points": "No chart points yet for this brand.",
-        "json": "JSON", "brand_page": "brand page",
+        "json": "JSON", "brand_page": "brand page", "tick": "%b %d %H:%M", "Crisis": "Crisis",
+        "Opportunity": "Opportunity",
     },
     "it": {
         "room": "Sala incidenti", "incidents": "Incidenti", "brand": "Marca", "kind": "Tipo", "started": "Inizio",
@@ -45,7 +46,7 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "updated": "aggiornato", "resolved": "risolto", "copies": "copie", "authors": "autori",
         "first_seen": "visto per la prima volta", "by": "da", "reach": "copertura",
         "no_points": "Ancora nessun punto del grafico per questa marca.", "json": "JSON",
-        "brand_page": "pagina della marca",
+        "brand_page": "pagina della marca", "tick": "%d/%m %H:%M", "Crisis": "Crisi", "Opportunity": "Opportunità",
     },
 }
 LANGUAGES = tuple(WEB_LABELS)
@@ -195,9 +196,11 @@ def timeline_chart(points: list[dict], bucket_s: int, lang: str, span: tuple[flo
                  f'stroke-dasharray="4 3" opacity="0.7" points="{baseline}"/>')
     for event in events:
         ex = x(event["at"])
+        at_right = ex > width - right - 90  # label on the line's left near the right edge, never clipped
         parts.append(f'<g class="event-marker event-{esc(event["event"])}"><line x1="{ex:.1f}" x2="{ex:.1f}" '
                      f'y1="{vol_top - 6}" y2="{share_top + share_h}" stroke="#b3261e" stroke-width="1.2"/>'
-                     f'<text x="{ex + 3:.1f}" y="{vol_top - 10}" font-size="11">'
+                     f'<text x="{ex - 3 if at_right else ex + 3:.1f}" y="{vol_top - 10}" font-size="11" '
+                     f'text-anchor="{"end" if at_right else "start"}">'
                      f'{esc(labels.get(event["event"], event["event"]))}</text></g>')
     # axes and labels
     axis = "#667"
@@ -208,12 +211,13 @@ def timeline_chart(points: list[dict], bucket_s: int, lang: str, span: tuple[flo
                  f'<text x="4" y="{vol_top + vol_h}" font-size="11" fill="{axis}">0</text>'
                  f'<text x="4" y="{share_top + 4}" font-size="11" fill="{axis}">100%</text>'
                  f'<text x="4" y="{share_top + share_h}" font-size="11" fill="{axis}">0%</text>')
-    ticks = 6
+    ticks = 5
     for i in range(ticks + 1):
         t = first + (last - first) * i / ticks
         anchor = "start" if i == 0 else "end" if i == ticks else "middle"
+        tick = datetime.fromtimestamp(t, timezone.utc).strftime(labels["tick"])
         parts.append(f'<text x="{x(t):.1f}" y="{share_top + share_h + 16}" font-size="11" fill="{axis}" '
-                     f'text-anchor="{anchor}">{when(t, lang)}</text>')
+                     f'text-anchor="{anchor}">{tick}</text>')
     legend = [("#1d2430", labels["observed"]), ("#2b5d8c", labels["expected"]), ("#9bb7d4", labels["band"]),
               ("#b3261e", labels["negative_share"])]
     lx = left
@@ -314,10 +318,11 @@ def incident_page(incident: dict, lang: str) -> str:
     labels, alert_labels = WEB_LABELS[lang], ALERT_LABELS[lang]
     latest = incident["latest"]
     summary = summarise(latest, lang)
-    title = f'{esc(labels[incident["kind"]] if incident["kind"] in labels else incident["kind"])}: {esc(incident["brand"])}'
+    title = f'{esc(labels.get(incident["kind"].capitalize(), incident["kind"]))}: {esc(incident["brand"])}'
     chart = timeline_chart(incident["timeline"], incident["bucket_seconds"], lang,
                            span=(incident["started_at"], incident["ended_at"]), events=incident["lifecycle"])
-    facts = "".join(f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>" for name, value in summary.facts)
+    facts = "".join(f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>" for name, value in summary.facts
+                    if name != alert_labels["incident_page"])  # the alert's link to this very page
     lifecycle = "".join(
         f'<li class="lifecycle-{esc(e["event"])}">{when(e["at"], lang)}: {esc(labels.get(e["event"], e["event"]))}'
         f' ({alert_labels["severity"].lower()} {number(e["severity"], lang)})</li>' for e in incident["lifecycle"])

@@ -21,6 +21,7 @@ INCIDENT_DAYS = 7
 # Around an incident its chart shows this much before its start and after its end.
 MARGIN_S = 6 * 3600
 SPARK_MARGIN_S = 3600
+SPARK_VALUES = 48  # a sparkline shows at most this many values (the peak of each stretch of buckets)
 
 
 def epoch(text: str) -> float:
@@ -174,7 +175,7 @@ class Room:
         spark = line.between(inc.started_at - SPARK_MARGIN_S, end + SPARK_MARGIN_S) if line else []
         return {"incident_id": inc.incident_id, "brand": inc.brand, "kind": inc.kind, "state": inc.state,
                 "severity": round(inc.severity, 3), "started_at": inc.started_at, "ended_at": inc.ended_at,
-                "bucket_seconds": inc.bucket_seconds, "sparkline": [p["observed"] for p in spark]}
+                "bucket_seconds": inc.bucket_seconds, "sparkline": _downsample([p["observed"] for p in spark])}
 
     def incident(self, incident_id: str) -> dict | None:
         """One incident: summary, lifecycle, the latest event (with its explanation) and its chart."""
@@ -197,6 +198,14 @@ class Room:
         points = line.between(line.latest - BRAND_HOURS * 3600 + 1, line.latest) if line and line.latest else []
         return {"brand": line.name if line else self.names.get(key, brand), "hours": BRAND_HOURS,
                 "timeline": [_chart(p) for p in points], "incidents": incidents}
+
+
+def _downsample(values: list[int]) -> list[int]:
+    """At most :data:`SPARK_VALUES` values, each the peak of its stretch: a week-long incident stays a glance."""
+    if len(values) <= SPARK_VALUES:
+        return values
+    size = len(values) / SPARK_VALUES
+    return [max(values[int(i * size):max(int((i + 1) * size), int(i * size) + 1)]) for i in range(SPARK_VALUES)]
 
 
 def _chart(point: dict) -> dict:
