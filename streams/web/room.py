@@ -39,6 +39,7 @@ class Incident:
 
     incident_id: str
     brand: str
+    key: str  # streams.text.brand_key of the brand
     kind: str
     started_at: float
     bucket_seconds: int
@@ -119,8 +120,8 @@ class Room:
             raise RecordError(f"unusable alert event: {type(exc).__name__}: {exc}") from None
         incident = self.incidents.get(incident_id)
         if incident is None:
-            incident = self.incidents[incident_id] = Incident(incident_id, self._name(brand), kind, started_at,
-                                                              bucket_s)
+            incident = self.incidents[incident_id] = Incident(incident_id, self._name(brand), brand_key(brand),
+                                                              kind, started_at, bucket_s)
         incident.events[event_id] = entry
         if (entry["at"], entry["seq"]) >= incident.latest_order:
             incident.latest, incident.latest_order = event, (entry["at"], entry["seq"])
@@ -147,7 +148,7 @@ class Room:
         spans: dict[str, list[tuple[float, float]]] = {}
         for inc in self.incidents.values():
             end = inc.ended_at + MARGIN_S if inc.ended_at is not None else float("inf")  # open: up to now
-            spans.setdefault(brand_key(inc.brand), []).append((inc.started_at - MARGIN_S, end))
+            spans.setdefault(inc.key, []).append((inc.started_at - MARGIN_S, end))
         for key, line in self.brands.items():
             if not line.starts:
                 continue
@@ -162,15 +163,15 @@ class Room:
 
     def incident_list(self, now: float, brand: str = "", kind: str = "") -> list[dict]:
         """Open incidents first, then those of the last :data:`INCIDENT_DAYS` days; newest first in each."""
-        horizon = now - INCIDENT_DAYS * 86400
+        horizon, key = now - INCIDENT_DAYS * 86400, brand_key(brand)
         chosen = [inc for inc in self.incidents.values()
                   if (inc.state == "open" or inc.last_at >= horizon)
-                  and (not brand or brand_key(inc.brand) == brand_key(brand)) and (not kind or inc.kind == kind)]
+                  and (not brand or inc.key == key) and (not kind or inc.kind == kind)]
         chosen.sort(key=lambda inc: (inc.state != "open", -inc.started_at, inc.incident_id))
         return [self._summary(inc) for inc in chosen]
 
     def _summary(self, inc: Incident) -> dict:
-        line = self.brands.get(brand_key(inc.brand))
+        line = self.brands.get(inc.key)
         end = inc.ended_at or (line.latest if line and line.latest else inc.last_at)
         spark = line.between(inc.started_at - SPARK_MARGIN_S, end + SPARK_MARGIN_S) if line else []
         return {"incident_id": inc.incident_id, "brand": inc.brand, "kind": inc.kind, "state": inc.state,
@@ -182,7 +183,7 @@ class Room:
         inc = self.incidents.get(incident_id)
         if inc is None:
             return None
-        line = self.brands.get(brand_key(inc.brand))
+        line = self.brands.get(inc.key)
         end = inc.ended_at or (line.latest if line and line.latest else inc.last_at)
         points = line.between(inc.started_at - MARGIN_S, end + MARGIN_S) if line else []
         return {**self._summary(inc), "lifecycle": inc.lifecycle(), "latest": inc.latest,

@@ -50,11 +50,14 @@ async def read_room() -> None:
         partitions = []
         for topic in topics:
             for _ in range(60):  # the topics exist (declare_topics); metadata may lag a moment behind
-                found = consumer.partitions_for_topic(topic) or await _metadata(consumer, topic)
+                await consumer.topics()  # refreshes the cluster metadata
+                found = consumer.partitions_for_topic(topic)
                 if found:
                     break
                 await asyncio.sleep(1.0)
-            partitions += [TopicPartition(topic, p) for p in sorted(found or ())]
+            else:
+                raise RuntimeError(f"incident room: topic {topic!r} is not on the broker after 60 s")
+            partitions += [TopicPartition(topic, p) for p in sorted(found)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         log.info("incident room reading %d partitions of %s", len(partitions), ", ".join(topics))
@@ -66,18 +69,13 @@ async def read_room() -> None:
                 for message in messages:
                     try:
                         add(orjson.loads(message.value))
-                    except (RecordError, orjson.JSONDecodeError) as exc:
+                    except (RecordError, orjson.JSONDecodeError, TypeError) as exc:  # TypeError: a null value
                         log.warning("incident room skips %s[%d]@%d: %s", tp.topic, tp.partition, message.offset, exc)
             if time.monotonic() - pruned > PRUNE_EVERY_S:
                 room.prune(time.time())
                 pruned = time.monotonic()
     finally:
         await consumer.stop()
-
-
-async def _metadata(consumer, topic: str) -> set[int] | None:
-    await consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public refresh
-    return consumer.partitions_for_topic(topic)
 
 
 class RoomView(View):
