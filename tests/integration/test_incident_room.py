@@ -41,8 +41,9 @@ def hostile_mention(at: datetime, number: int) -> dict:
             "url": "https://twitter.example/troll/status/1", "reach": 5_000_000}
 
 
-def get(worker: WorkerProcess, path: str, token: str | None = TOKEN) -> tuple[int, bytes]:
-    request = urllib.request.Request(worker.url(path), headers={"Authorization": f"Bearer {token}"} if token else {})
+def get(worker: WorkerProcess, path: str, token: str | None = TOKEN, accept: str = "*/*") -> tuple[int, bytes]:
+    headers = {"Accept": accept, **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(worker.url(path), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
@@ -117,6 +118,10 @@ def test_the_incident_room_shows_the_crisis_on_either_worker(broker, two_workers
     assert any(s["id"].startswith("hostile-") for s in incident["latest"]["explanation"]["most_reached"])
     listed = json.loads(get(second, "/api/incidents?kind=crisis")[1])
     assert listed[0]["incident_id"] == incident_id and listed[0]["state"] == "open"
+    status, body = get(second, page_path, accept="application/json")  # the page itself, as JSON
+    assert status == 200 and json.loads(body)["incident_id"] == incident_id
+    assert get(second, "/incidents/no-such-incident")[0] == 404
+    assert get(second, "/api/brands/Nobody")[0] == 404
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
