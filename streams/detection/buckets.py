@@ -33,12 +33,13 @@ is replaced (:mod:`.stored`), never a crash at every bucket boundary.
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..text import brand_key
+from .. import text
 from .alert import Alert, build_explanation
 from .detector import BrandDetector, Bucket, DetectorConfig
 from .digest import BucketDigest, TermBaseline
@@ -53,6 +54,10 @@ SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands sile
 # Table names, as the replaced-values metric labels them.
 OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
     "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks")
+
+
+# A brand's key, per mention and per close: cached, as normalising a name walks it character by character.
+brand_key = functools.lru_cache(maxsize=1 << 16)(text.brand_key)
 
 
 def bucket_key(brand: str, start: int) -> str:
@@ -145,7 +150,8 @@ class Closing:
 class PartitionClock:
     """Worker-local caches per input partition, rebuilt from the tables on demand; :meth:`reset` drops a
     partition's on every assignment change: watermarks and boundaries, when the last mention arrived (wall
-    clock), the partition's brands, its hot brands, and its open buckets by start."""
+    clock), the partition's brands, its hot brands, its open buckets by start, and their digests as loaded (a
+    mention adds to the object instead of reloading the stored dict)."""
 
     watermarks: dict[int, float] = field(default_factory=dict)
     boundaries: dict[int, int] = field(default_factory=dict)
@@ -153,10 +159,12 @@ class PartitionClock:
     brands: dict[int, set[str]] = field(default_factory=dict)
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
+    digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending):
+            for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending,
+                          self.digests):
                 cache.pop(partition, None)
 
 
@@ -252,13 +260,19 @@ class BucketBook:
             self.forget(key)
         return state
 
-    def _stored_bucket(self, key: str) -> tuple[BucketDigest, int] | None:
+    def _stored_bucket(self, key: str, partition: int) -> tuple[BucketDigest, int] | None:
         """An open bucket's digest and last applied offset; None when there is none or it cannot be loaded."""
+        digests = self.clock.digests.setdefault(partition, {})
+        if key in digests:
+            return digests[key]
         stored = self.open_buckets.get(key)
         if stored is None:
             return None
-        return load_or_replace(OPEN_BUCKETS, key, stored, lambda s: (load_digest(s["digest"]), int(s["offset"])),
-                               lambda: None, self.on_replaced)
+        loaded = load_or_replace(OPEN_BUCKETS, key, stored, lambda s: (load_digest(s["digest"]), int(s["offset"])),
+                                 lambda: None, self.on_replaced)
+        if loaded is not None:
+            digests[key] = loaded
+        return loaded
 
     def _chunk(self, key: str) -> list[list[int]]:
         stored = self.tables.history.get(key)
@@ -298,13 +312,14 @@ class BucketBook:
             self.brands_in(partition).add(brand)
         elif start < max(state["closed_through"], self.boundary(state["p"]) or start):
             return self._count_late(brand, state, start, offset)
-        key = bucket_key(brand, start)
-        stored = self._stored_bucket(key)
+        key, partition = bucket_key(brand, start), state["p"]
+        stored = self._stored_bucket(key, partition)
         if stored is None or stored[1] < offset:  # else: redelivered after a restart, already counted
             digest = stored[0] if stored else BucketDigest()
             digest.add(record)
             self.open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
-            self._pending(state["p"]).setdefault(start, set()).add(brand)
+            self.clock.digests[partition][key] = (digest, offset)
+            self._pending(partition).setdefault(start, set()).add(brand)
         return False
 
     def _count_late(self, brand: str, state: dict, start: int, offset: int) -> bool:
@@ -436,7 +451,7 @@ class BucketBook:
                 t += b
             if start is None:
                 break
-            stored = self._stored_bucket(bucket_key(brand, start))
+            stored = self._stored_bucket(bucket_key(brand, start), partition)
             digest = stored[0] if stored else BucketDigest()
             if stored:
                 counted.append((start, digest.count, stored[1]))
@@ -453,8 +468,10 @@ class BucketBook:
             self.tables.detectors[brand] = timeline.detector.to_state()
             self.tables.terms[brand] = timeline.terms.to_dict()
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
+            digests = self.clock.digests.get(partition, {})
             for start in starts:  # only after the state that counts them is written: a crash loses nothing
                 self.open_buckets.pop(bucket_key(brand, start), None)
+                digests.pop(bucket_key(brand, start), None)
                 brands = pending.get(start)
                 if brands is not None:
                     brands.discard(brand)

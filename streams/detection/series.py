@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
-from ..text import brand_key
+from .buckets import brand_key
 
 OTHER = "other"  # the brand label of the brands without series of their own
 HALF_LIFE_S = 3600.0  # "recent" mentions: decayed with this half-life (event time)
