@@ -54,7 +54,7 @@ counted_mentions = SeenKeys(
     app, "counted-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
 
-ticks_topic = app.topic(f"{settings.app_id}-detect-ticks", partitions=settings.partitions)
+ticks_topic = app.topic(settings.ticks_topic, partitions=settings.partitions)
 detect_input = app.topic(settings.enriched_topic, ticks_topic.get_topic_name(), partitions=settings.partitions)
 INPUT_TOPICS = {settings.enriched_topic, ticks_topic.get_topic_name()}
 

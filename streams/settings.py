@@ -151,6 +151,11 @@ class Settings:
         return self.broker_compat == "tansu"
 
     @property
+    def ticks_topic(self) -> str:
+        """The detect stage's wall-clock ticks, co-partitioned with the enriched topic (streams/detect.py)."""
+        return f"{self.app_id}-detect-ticks"
+
+    @property
     def bootstrap_servers(self) -> str:
         """Broker URL list without the ``kafka://`` scheme, as aiokafka wants it."""
         return ",".join(u.split("://", 1)[-1] for u in self.broker.split(","))
