@@ -120,6 +120,8 @@ _series_refreshed_at: list[int] = [0]  # bucket start of the last refresh of the
 
 
 async def close_buckets(brands: list[str], watermark: float) -> None:
+    if not brands:
+        return
     for brand in brands:
         closing = book.close(brand, watermark)
         for closed in closing.buckets:
@@ -128,7 +130,7 @@ async def close_buckets(brands: list[str], watermark: float) -> None:
             update_gauges(closed)
         closing.commit()
     start = book.bucket_start(watermark)
-    if brands and start > _series_refreshed_at[0]:  # once per bucket: the busiest brands may have changed
+    if start > _series_refreshed_at[0]:  # once per bucket: the busiest brands may have changed
         _series_refreshed_at[0] = start
         for name in metrics.BRAND_SERIES.refresh(start):
             metrics.drop_series(name)

@@ -62,9 +62,9 @@ def test_a_quiet_partitions_incident_resolves_on_the_wall_clock_and_a_future_men
                                     timeout=CALM_S + 120, on_idle=worker.assert_alive))
     deadletters = got[worker.topics["deadletter"]]
     assert [(d["reason"], d["stage"], d["mention_id"]) for d in deadletters] == [("timestamp_in_future", "detect", "q10000")]
-    events = [(a["event"], a["at"]) for a in got[alerts_topic]]
+    events = [(a["event"], datetime.fromisoformat(a["at"]).timestamp()) for a in got[alerts_topic]]
     # the same mentions offline (a later mention of another brand standing in for the wall clock)
-    reference = [(a.decision.event, a.decision.at.isoformat()) for a in detect_mentions(
+    reference = [(a.decision.event, a.decision.at.timestamp()) for a in detect_mentions(
         ((m, datetime.fromisoformat(m["created_at"]).timestamp())
          for m in [*history, *burst, mention(30_000, burst_at + 600, "Other Co")]),
         DetectorConfig(bucket_seconds=BUCKET_S, calm_s=CALM_S))]
