@@ -255,3 +255,32 @@ def test_offline_detection_over_a_year_old_brand_and_a_live_one_is_not_slowed_by
     mentions = [(mention(1, "Acme"), START - 365 * DAY + 10.0)] + [
         (mention(i, "Bolt"), START + 300.0 * i) for i in range(2, 50)]
     assert list(detect_mentions(mentions, DetectorConfig())) == []
+
+
+def test_catching_up_a_quiet_run_at_once_gives_the_decisions_of_stepping_every_bucket():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    config = DetectorConfig()
+    for mean in (0.05, 0.3, 1.0):  # sparse brands: most buckets empty, runs of silence caught up at once
+        n = 288 * 14
+        counts = rng.poisson(mean * (1 + 0.8 * np.cos(2 * np.pi * ((np.arange(n) * 5 / 60) % 24 - 20) / 24)))
+        counts[0], counts[n - 1000:n - 997], counts[n - 200:n - 196] = 1, [15, 25, 20], [30, 40, 35, 20]
+        exact, lazy = BrandDetector(config, brand="a"), BrandDetector(config, brand="a")
+        stepped, caught_up, quiet_from = [], [], None
+        for i, count in enumerate(counts):
+            at = datetime.fromtimestamp(START + 300 * i, UTC)
+            stepped += exact.update(Bucket(at, int(count), None, None, 0.0))
+            if count == 0 and lazy.quiet:
+                quiet_from = i if quiet_from is None else quiet_from
+                continue
+            if quiet_from is not None:
+                assert lazy.skip_empty(datetime.fromtimestamp(START + 300 * quiet_from, UTC), i - quiet_from) == []
+                quiet_from = None
+            caught_up += lazy.update(Bucket(at, int(count), None, None, 0.0))
+        opened_resolved = [(d.event, d.at) for d in stepped if d.event != "updated"]
+        assert opened_resolved and opened_resolved == [(d.event, d.at) for d in caught_up if d.event != "updated"]
+        for a, b in zip([d for d in stepped if d.event == "opened"], [d for d in caught_up if d.event == "opened"]):
+            assert abs(a.severity - b.severity) <= 0.05 * a.severity
+        assert abs(exact.state.level - lazy.state.level) <= 0.1 * exact.state.level
+        assert abs(exact.last_expected - lazy.last_expected) <= 0.1 * exact.last_expected
