@@ -93,7 +93,7 @@ async def declare_topics(settings: Settings) -> None:
     from .kafka import client_options
 
     names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
-             settings.alerts_deadletter_topic, settings.timeline_topic, *settings.raw_topics]
+             settings.alerts_deadletter_topic, settings.timeline_topic, settings.ticks_topic, *settings.raw_topics]
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -108,7 +108,8 @@ async def declare_topics(settings: Settings) -> None:
                 pass  # another worker of the group created them first
         for description in await admin.describe_topics(names):
             count = len(description.get("partitions", []))
-            if description["topic"] in (settings.valid_topic, settings.enriched_topic) and count != settings.partitions:
+            if (description["topic"] in (settings.valid_topic, settings.enriched_topic, settings.ticks_topic)
+                    and count != settings.partitions):
                 raise RuntimeError(
                     f"topic {description['topic']!r} has {count} partitions but ASCOLTA_PARTITIONS is "
                     f"{settings.partitions}: the tables keyed by brand must match it"

@@ -1,10 +1,16 @@
 """Detect: per-brand event-time buckets, the crisis detector, and alert events on ``alerts``.
 
 Faust wiring only: counting, closing and explaining are :class:`~streams.detection.buckets.BucketBook`
-(the same code ``ascolta detect`` runs offline) over the two changelogged tables below, so a restarted
-worker resumes its windows and open incidents. Counting is idempotent under at-least-once redelivery: each
-bucket remembers the last input offset it applied. Here: the guard around each message (an unexpected
-exception dead-letters it as ``internal_error``, stage ``detect``), alerts and metrics.
+(the same code ``ascolta detect`` runs offline) over the changelogged tables below (layout in
+``streams/detection/buckets.py``), so a restarted worker resumes its windows and open incidents. Counting is
+idempotent under at-least-once redelivery: each bucket remembers the last input offset it applied. Here: the
+guard around each message (an unexpected exception dead-letters it as ``internal_error``, stage ``detect``),
+the wall-clock ticks that close quiet partitions' buckets, alerts and metrics.
+
+Ticks: every ``ASCOLTA_CLOCK_TICK_SECONDS`` a worker sends one small record to each partition of the ticks
+topic (``<app id>-detect-ticks``, co-partitioned with the enriched topic) it actively owns. The detect agent
+reads both topics, so a tick is handled inside the stream, where Faust allows table writes, in order with that
+partition's mentions.
 """
 from __future__ import annotations
 
@@ -17,25 +23,28 @@ import orjson
 from . import metrics
 from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings, timeline_topic
 from .contracts import parse_rfc3339, validate
-from .deadletter import guard, message_origin
+from .deadletter import guard, message_origin, send_to_deadletter
 from .detection.alert import Alert, alert_event
-from .detection.buckets import BucketBook, ClosedBucket
+from .detection.buckets import BucketBook, ClosedBucket, DetectTables, ahead_of_clock
 from .detection.detector import DetectorConfig
-from .normalise import dedup_key
+from .normalise import Rejection, dedup_key
 from .seen import SeenKeys
 from .web.timeline import timeline_point
 
 log = logging.getLogger(__name__)
 
-# Layout of both tables: streams/detection/buckets.py.
-open_buckets = app.Table(
-    "open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
-)
-brand_states = app.Table(
-    "brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions
+
+# Layout of the tables: streams/detection/buckets.py.
+tables = DetectTables(
+    open_buckets=app.Table("open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
+    brand_states=app.Table("brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
+    detectors=app.Table("detector-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
+    terms=app.Table("term-baselines", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
+    history=app.Table("bucket-history", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
+    clocks=app.Table("partition-clocks", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
 )
 book = BucketBook(
-    DetectorConfig(bucket_seconds=settings.bucket_s), settings.lateness_s, open_buckets, brand_states,
+    DetectorConfig(bucket_seconds=settings.bucket_s, calm_s=settings.calm_s), settings.lateness_s, tables,
     horizon_s=settings.brand_state_horizon_s,
     on_replaced=lambda table: metrics.TABLE_VALUES_REPLACED.labels(table).inc(),
     on_forgotten=metrics.forget_brand,
@@ -46,15 +55,43 @@ counted_mentions = SeenKeys(
     app, "counted-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
 
+ticks_topic = app.topic(settings.ticks_topic, partitions=settings.partitions)
+detect_input = app.topic(settings.enriched_topic, ticks_topic.get_topic_name(), partitions=settings.partitions)
+INPUT_TOPICS = {settings.enriched_topic, ticks_topic.get_topic_name()}
+
+
+def owned_partitions() -> set[int]:
+    """Partitions of the enriched topic this worker actively owns (standbys only replicate tables)."""
+    return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.enriched_topic}
+
 
 @app.on_partitions_revoked.connect
 async def forget_revoked_partitions(app, revoked, **kwargs) -> None:
-    """Watermarks and brand lists of partitions this worker no longer owns must not outlive the rebalance."""
-    book.clock.reset(tp.partition for tp in revoked if tp.topic == enriched_topic.get_topic_name())
+    """Caches of partitions this worker no longer owns must not outlive the rebalance."""
+    book.clock.reset({tp.partition for tp in revoked if tp.topic in INPUT_TOPICS})
+
+
+@app.on_partitions_assigned.connect
+async def forget_assigned_partitions(app, assigned, **kwargs) -> None:
+    """A partition owned before, given back, then owned again: rebuild its caches from the recovered tables."""
+    book.clock.reset({tp.partition for tp in assigned if tp.topic in INPUT_TOPICS})
+
+
+@app.timer(interval=settings.clock_tick_s)
+async def tick_partitions() -> None:
+    """One tick per owned partition: the wall clock, for partitions whose mentions have stopped."""
+    now = time.time()
+    for partition in sorted(owned_partitions()):
+        await ticks_topic.send(value=orjson.dumps({"now": now}), partition=partition)
 
 
 def update_gauges(closed: ClosedBucket) -> None:
-    brand, digest, detector = closed.timeline.brand, closed.digest, closed.timeline.detector
+    detector = closed.timeline.detector
+    name, digest = closed.timeline.brand, closed.digest
+    metrics.BRAND_SERIES.observe(name, closed.start, digest.count, detector.open_incident_kind is not None)
+    brand = metrics.brand_label(name)
+    if brand != name:
+        return  # shown by name only when open, busy or listed; the "other" gauges would be meaningless
     metrics.BUCKET_OBSERVED.labels(brand).set(digest.count)
     metrics.NEGATIVE_SHARE.labels(brand).set(digest.negative / digest.count if digest.count else 0.0)
     if detector.last_expected is not None:
@@ -80,51 +117,74 @@ async def publish_alert(alert: Alert) -> None:
     log.warning("alert %s %s %s severity %.2f", decision.kind, decision.event, alert.brand, decision.severity)
 
 
-async def close_buckets(brand: str, watermark: float) -> None:
-    closing = book.close(brand, watermark)
-    for closed in closing.buckets:
-        for alert in closed.alerts:
-            await publish_alert(alert)
-        update_gauges(closed)
-        await timeline_topic.send(key=brand.encode(), value=orjson.dumps(timeline_point(closed, settings.bucket_s)))
-    closing.commit()
+_series_refreshed_at: list[int] = [0]  # bucket start of the last refresh of the brands shown in metrics
 
 
-@app.agent(enriched_topic)
+async def close_buckets(brands: list[str], watermark: float) -> None:
+    if not brands:
+        return
+    for brand in brands:
+        closing = book.close(brand, watermark)
+        for closed in closing.buckets:
+            for alert in closed.alerts:
+                await publish_alert(alert)
+            update_gauges(closed)
+            await timeline_topic.send(key=brand.encode(), value=orjson.dumps(timeline_point(closed, settings.bucket_s)))
+        closing.commit()
+    start = book.bucket_start(watermark)
+    if start > _series_refreshed_at[0]:  # once per bucket: the busiest brands may have changed
+        _series_refreshed_at[0] = start
+        for name in metrics.BRAND_SERIES.refresh(start):
+            metrics.drop_series(name)
+
+
+@app.agent(detect_input)
 async def detect(stream):
     async for event in stream.events():
         message = event.message
         async with guard("detect", message_origin(message, event.value)):
-            await detect_one(orjson.loads(event.value), message.partition, message.offset)
+            if message.topic == settings.enriched_topic:
+                await detect_one(event.value, message)
+            else:
+                watermark, brands = book.tick(message.partition, float(orjson.loads(event.value)["now"]))
+                await close_buckets(brands, watermark)
 
 
-async def detect_one(record: dict, partition: int, offset: int) -> None:
+async def detect_one(value: bytes, message) -> None:
+    record, partition, offset = orjson.loads(value), message.partition, message.offset
     now = time.time()
     event_time = parse_rfc3339(record["created_at"]).timestamp()
+    ahead = ahead_of_clock(event_time, now, settings.max_future_skew_s)
+    if ahead is not None:
+        await send_to_deadletter(Rejection("timestamp_in_future", ahead, str(record.get("id"))), stage="detect",
+                                 **message_origin(message, value)())
+        return
     counted_mentions.purge_if_due(partition, now)
     mention_key = dedup_key(record)
     if not counted_mentions.get(mention_key):
         if book.count(record, event_time, partition, offset):
-            metrics.LATE_MENTIONS.labels(book.display_name(record["brand"])).inc()
+            metrics.LATE_MENTIONS.labels(metrics.brand_label(book.display_name(record["brand"]))).inc()
         counted_mentions.add(mention_key, partition=partition, now=now)
-    watermark, brands = book.due(record["brand"], event_time, partition)
-    for brand in brands:
-        await close_buckets(brand, watermark)
+    watermark, brands = book.due(record["brand"], event_time, partition, now)
+    await close_buckets(brands, watermark)
 
 
 @app.page("/ascolta/windows")
 async def windows_view(web, request):
-    """Per-brand bucket counts held by this worker, by display name: open buckets and the recent closed history."""
-    names = {brand: state.get("name", brand) for brand, state in brand_states.items() if isinstance(state, dict)}
+    """Per-brand bucket counts of the partitions this worker actively owns, by display name: open buckets and
+    the recent closed history."""
+    owned = owned_partitions()
+    states = {brand: state for brand, state in tables.brand_states.items()
+              if isinstance(state, dict) and state.get("p") in owned}
     result: dict[str, dict] = {}
-    for key, stored in open_buckets.items():
-        if stored:
-            brand, start = key.rsplit("|", 1)
-            entry = result.setdefault(names.get(brand, brand), {"open": {}, "closed": {}})
+    for key, stored in tables.open_buckets.items():
+        brand, _, start = key.rpartition("|")
+        if stored and brand in states:
+            entry = result.setdefault(states[brand].get("name", brand), {"open": {}, "closed": {}})
             entry["open"][start] = stored["digest"]["count"]
-    for brand, state in brand_states.items():
-        if isinstance(state, dict) and "history" in state:
-            entry = result.setdefault(names[brand], {"open": {}, "closed": {}})
-            entry["closed"] = {str(start): count for start, count, _ in state["history"]}
-            entry["closed_through"] = state["closed_through"]
+    for brand, state in states.items():
+        if isinstance(state.get("chunks"), list):
+            entry = result.setdefault(state.get("name", brand), {"open": {}, "closed": {}})
+            entry["closed"] = {str(start): count for start, count, _ in book.history(brand, state)}
+            entry["closed_through"] = max(state["closed_through"], book.boundary(state["p"]) or 0)
     return web.json(result)

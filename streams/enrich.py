@@ -130,7 +130,7 @@ async def publish(envelope: dict, sentiment, model: SentimentClassifier) -> None
     record = enriched_record(envelope, sentiment, model, now)
     mention = envelope["mention"]
     await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
-    metrics.MENTIONS_ENRICHED.labels(mention["brand"], mention["source"], record["language"], sentiment.label).inc()
+    metrics.MENTIONS_ENRICHED.labels(metrics.brand_label(mention["brand"]), mention["source"], record["language"], sentiment.label).inc()
     ingested = parse_rfc3339(envelope["processing"]["ingested_at"])
     metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))
 

@@ -1,7 +1,10 @@
 """Prometheus metrics of a worker, served by Faust's web server at ``/metrics``.
 
 Names follow Prometheus conventions: ``ascolta_`` prefix, units in the name, ``_total`` counters, and
-label sets bounded by configuration (brands, sources, languages, sentiment labels, reason codes).
+label sets bounded by configuration (sources, languages, sentiment labels, reason codes). Brand labels are
+bounded too, whatever the number of brands: brands with an open incident, the ``ASCOLTA_METRICS_TOP_BRANDS``
+busiest and the ``ASCOLTA_METRICS_BRANDS`` list are labelled by name, every other brand as ``other``
+(:mod:`streams.detection.series`).
 """
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ import logging
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from faust.web import Request, Response, View
 
-from .app import app
+from .app import app, settings
+from .detection.series import BrandSeries
+from .text import brand_allow_list
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +105,22 @@ ALERTS_DEADLETTERED = Counter(
 )
 
 
+BRAND_SERIES = BrandSeries(settings.metrics_top_brands, (brand_allow_list(settings.metrics_brands) or {}).values())
+
+
+def brand_label(brand: str) -> str:
+    """The ``brand`` label value for a brand's series: its name, or ``other`` (see the module doc)."""
+    return BRAND_SERIES.label(brand)
+
+
 def forget_brand(brand: str) -> None:
     """Drop every series labelled with ``brand``: brands come and go, and their series must not pile up."""
+    BRAND_SERIES.forget(brand)
+    drop_series(brand)
+
+
+def drop_series(brand: str) -> None:
+    """Remove the series labelled with ``brand`` (its state stays: it may be shown again later)."""
     for metric in (MENTIONS_ENRICHED, LATE_MENTIONS, BUCKET_OBSERVED, BUCKET_EXPECTED, NEGATIVE_SHARE, SEVERITY,
                    INCIDENTS_OPEN):
         label_sets = {tuple(sample.labels.values()) for family in metric.collect() for sample in family.samples

@@ -95,6 +95,17 @@ class Settings:
     lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
     # A brand silent (no mention, no open incident) for longer than this loses its state and metric series.
     brand_state_horizon_s: int = field(default_factory=lambda: _env_int("BRAND_STATE_HORIZON_SECONDS", 30 * 24 * 3600))
+    # --- detect-state (issue 13): the detect stage's clock and per-brand metric series ---
+    # A mention dated further ahead of the wall clock than this is dead-lettered by the detect stage instead of
+    # moving its partition's watermark (ingest's ASCOLTA_MAX_FUTURE_SECONDS is the outer, coarser bound).
+    max_future_skew_s: int = field(default_factory=lambda: _env_int("MAX_FUTURE_SKEW_SECONDS", 300))
+    # How often each worker ticks its partitions of the enriched topic: quiet ones close buckets on the wall clock.
+    clock_tick_s: float = field(default_factory=lambda: _env_float("CLOCK_TICK_SECONDS", 30.0))
+    # Resolve an incident after this long without evidence (the detector's calm time).
+    calm_s: int = field(default_factory=lambda: _env_int("CALM_SECONDS", 3600))
+    # Per-brand metric series: brands with an open incident, the top N by mentions, and this opt-in list.
+    metrics_top_brands: int = field(default_factory=lambda: _env_int("METRICS_TOP_BRANDS", 50))
+    metrics_brands: str = field(default_factory=lambda: _env("METRICS_BRANDS", ""))
 
     # Notifications (streams/notify.py; routes in docs/alerting.md)
     notify_config: str = field(default_factory=lambda: _env("NOTIFY_CONFIG", ""))
@@ -164,6 +175,11 @@ class Settings:
         if not token:
             raise ValueError(f"ASCOLTA_UI_TOKEN names {path}, which is empty")
         return token
+
+    @property
+    def ticks_topic(self) -> str:
+        """The detect stage's wall-clock ticks, co-partitioned with the enriched topic (streams/detect.py)."""
+        return f"{self.app_id}-detect-ticks"
 
     @property
     def bootstrap_servers(self) -> str:

@@ -2,21 +2,42 @@
 its Faust tables, here over plain dicts."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
-from streams.detection.buckets import BucketBook, bucket_key
-from streams.detection.detector import DetectorConfig
+from streams.detection.buckets import BucketBook, DetectTables, ahead_of_clock, bucket_key
+from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
+from streams.detection.offline import detect_mentions
 
 START = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp())  # a bucket boundary
+DAY = 86_400
 
 
-def mention(n: int, brand: str = "Acme", label: str = "neutral") -> dict:
-    return {"id": f"m{n}", "brand": brand, "source": "twitter", "text": f"post number {n} about coffee",
-            "language": "en", "reach": 10, "sentiment": {"label": label, "score": 0.0}}
+def mention(n: int, brand: str = "Acme", label: str | None = "neutral") -> dict:
+    """An enriched mention; ``label`` None: sentiment unknown (the detector's volume path decides alone)."""
+    record = {"id": f"m{n}", "brand": brand, "source": "twitter", "text": f"post number {n} about coffee",
+              "language": "en", "reach": 10}
+    return record if label is None else {**record, "sentiment": {"label": label, "score": 0.0}}
 
 
 def book(lateness_s: int = 60, **options) -> BucketBook:
-    return BucketBook(DetectorConfig(bucket_seconds=300), lateness_s, {}, {}, **options)
+    return BucketBook(DetectorConfig(bucket_seconds=300), lateness_s, DetectTables(), **options)
+
+
+def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int, now: float | None = None) -> list:
+    """What the detect stage does with one mention: count it, then close what is due; the alerts raised."""
+    b.count(m, event_time, partition, offset)
+    watermark, brands = b.due(m["brand"], event_time, partition, now)
+    alerts = []
+    for brand in brands:
+        closing = b.close(brand, watermark)
+        alerts += [alert for closed in closing.buckets for alert in closed.alerts]
+        closing.commit()
+    return alerts
+
+
+def history(b: BucketBook, brand: str = "acme") -> list:
+    return b.history(brand, b.brand_states[brand])
 
 
 def test_a_bucket_closes_only_once_the_watermark_passes_its_end_by_the_lateness():
@@ -33,7 +54,7 @@ def test_a_bucket_closes_only_once_the_watermark_passes_its_end_by_the_lateness(
     closing.commit()
     assert bucket_key("acme", START) not in b.open_buckets
     assert b.brand_states["acme"]["closed_through"] == START + 300
-    assert b.brand_states["acme"]["history"] == [[START, 1, 0]]
+    assert history(b) == [[START, 1, 0]]
 
 
 def test_counting_is_idempotent_under_redelivery():
@@ -46,33 +67,62 @@ def test_counting_is_idempotent_under_redelivery():
 
 def test_a_late_mention_corrects_the_history_once_and_leaves_the_decision():
     b = book(lateness_s=0)
-    b.count(mention(1), START + 10, 0, 0)
-    b.count(mention(2), START + 310, 0, 1)
-    b.close("acme", b.due("Acme", START + 310, 0)[0]).commit()
+    step(b, mention(1), START + 10, 0, 0)
+    step(b, mention(2), START + 310, 0, 1)
     assert b.count(mention(3), START + 20, 0, 2) is True  # late: reported once
     assert b.count(mention(3), START + 20, 0, 2) is False  # redelivered: neither counted nor reported again
-    assert b.brand_states["acme"]["history"] == [[START, 2, 2]]
+    assert history(b) == [[START, 2, 2]]
 
 
-def test_empty_buckets_are_judged_too_and_a_boundary_closes_every_brand_of_the_partition():
+def test_a_late_mention_of_a_quiet_brand_is_late_by_the_partition_clock():
     b = book(lateness_s=0)
-    b.count(mention(1, "Acme"), START + 10, 0, 0)
-    b.count(mention(2, "Bolt"), START + 20, 0, 1)
-    b.due("Bolt", START + 20, 0)
-    b.count(mention(3, "Bolt"), START + 1210, 0, 2)  # four buckets later
-    watermark, brands = b.due("Bolt", START + 1210, 0)
-    assert brands == ["acme", "bolt"]
-    closing = b.close("acme", watermark)
-    assert [(c.start - START, c.digest.count) for c in closing.buckets] == [(0, 1), (300, 0), (600, 0), (900, 0)]
+    step(b, mention(1, "Acme"), START + 10, 0, 0)
+    step(b, mention(2, "Bolt"), START + 3610, 0, 1)  # Acme is quiet: nothing of it judged since its bucket
+    assert b.brand_states["acme"]["closed_through"] == START + 300
+    assert b.count(mention(3, "Acme"), START + 1210, 0, 2) is True  # its bucket is behind the boundary
+    assert history(b) == [[START, 1, 0], [START + 1200, 1, 2]]
 
 
-def test_a_rebalance_forgets_the_partition_caches():
-    b = book()
-    b.count(mention(1), START + 10, 3, 0)
-    b.due("Acme", START + 10, 3)
-    b.clock.reset([3])
-    assert 3 not in b.clock.watermarks and 3 not in b.clock.brands
-    assert b.brands_in(3) == {"acme"}  # rebuilt from the states
+def test_a_boundary_judges_only_the_brands_with_mentions_or_an_open_incident():
+    b = book(lateness_s=0)
+    for i in range(100):
+        step(b, mention(i, f"Brand {i}"), START + 10 + i, 0, i)
+    _, due = b.due("Brand 7", START + 310, 0)  # the first boundary closes everyone's first bucket
+    assert len(due) == 100
+    for brand in due:
+        b.close_until(brand, START + 300).commit()
+    b.count(mention(100, "Brand 7"), START + 320, 0, 100)
+    b.count(mention(101, "Brand 7"), START + 610, 0, 101)
+    _, due = b.due("Brand 7", START + 610, 0)
+    assert due == ["brand 7"]  # the 99 quiet brands are not touched, their records not rewritten
+    written = DetectTables(**{name: _Recording(getattr(b.tables, name)) for name in vars(b.tables)})
+    b.tables = written
+    b.open_buckets, b.brand_states = written.open_buckets, written.brand_states
+    b.close("brand 7", START + 610).commit()
+    # its small records only: brand, detector state, term baseline, and this hour's history chunk
+    assert {key for table in vars(written).values() for key in table.written} == {"brand 7", f"brand 7|{START}"}
+
+
+class _Recording(dict):
+    def __init__(self, data):
+        super().__init__(data)
+        self.written: set[str] = set()
+
+    def __setitem__(self, key, value):
+        self.written.add(key)
+        super().__setitem__(key, value)
+
+
+def test_empty_buckets_of_a_quiet_brand_are_caught_up_when_it_is_next_judged():
+    b = book(lateness_s=0)
+    step(b, mention(1, "Acme"), START + 10, 0, 0)
+    step(b, mention(2, "Bolt"), START + 1210, 0, 1)  # four buckets later
+    detector = b.tables.detectors["acme"]
+    assert detector["last_index"] == START // 300  # Acme is quiet: not stepped through the empty buckets
+    step(b, mention(3, "Acme"), START + 1510, 0, 2)
+    step(b, mention(4, "Bolt"), START + 1810, 0, 3)
+    assert b.tables.detectors["acme"]["last_index"] == (START + 1500) // 300
+    assert b.tables.detectors["acme"]["seen"] == 6  # the empty run counted, in one step
 
 
 def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baseline_its_terms():
@@ -85,16 +135,72 @@ def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baselin
             m = mention(n, label="negative" if burst else "neutral")
             if burst:
                 m["text"] = f"recall contamination listeria {n}"
-            b.count(m, START + minute * 60 + 1, 0, n)
+            alerts += step(b, m, START + minute * 60 + 1, 0, n)
             n += 1
-        watermark, brands = b.due("Acme", START + minute * 60 + 1, 0)
-        closing = b.close("acme", watermark)
-        alerts += [alert for closed in closing.buckets for alert in closed.alerts]
-        closing.commit()
     opened = [a for a in alerts if a.decision.event == "opened"]
     assert opened and opened[0].decision.kind == "crisis"
     assert "recall" in {t["term"] for t in opened[0].explanation["top_terms"]}
-    assert "recall" not in b.brand_states["acme"]["terms"]["frequencies"]
+    assert "recall" not in b.tables.terms["acme"]["frequencies"]
+    assert b.brand_states["acme"]["hot"] and b.brand_states["acme"]["incident"]["count"] > 100
+
+
+def test_an_open_incident_is_judged_at_every_boundary_and_resolves_without_mentions():
+    b = book(lateness_s=0)
+    n, alerts = 0, []
+    for minute in range(0, 24 * 60, 5):  # sentiment unknown: a crisis on volume alone
+        burst = 22 * 60 <= minute < 22 * 60 + 20
+        for _ in range(60 if burst else 2):
+            alerts += step(b, mention(n, label=None), START + minute * 60 + 1, 0, n)
+            n += 1
+        if minute >= 22 * 60 + 20:
+            break  # Acme goes silent; only Bolt keeps the partition's clock moving
+    for minute in range(22 * 60 + 25, 25 * 60, 5):
+        alerts += step(b, mention(n, "Bolt"), START + minute * 60 + 1, 0, n)
+        n += 1
+    events = [(a.decision.event, a.decision.at) for a in alerts if a.brand == "Acme"]
+    reference = BrandDetector(DetectorConfig(bucket_seconds=300), brand="Acme")  # every bucket, one by one
+    expected = [(d.event, d.at) for minute in range(0, 25 * 60, 5) for d in reference.update(
+        Bucket(datetime.fromtimestamp(START + minute * 60, UTC), 60 if 22 * 60 <= minute < 22 * 60 + 20 else
+               2 if minute < 22 * 60 else 0, None, None, 0.0))]
+    assert [e for e, _ in events] == ["opened", "resolved"] and events == expected[:2], (events, expected)
+    assert b.brand_states["acme"]["closed_through"] == START + (24 * 60 + 55) * 60  # hot: judged at every boundary
+
+
+def test_a_brands_first_mention_a_year_old_starts_its_history_without_replaying_a_year():
+    b = book(lateness_s=0)
+    step(b, mention(1, "Bolt"), START + 10, 0, 0)
+    step(b, mention(2, "Acme"), START - 365 * DAY + 10, 0, 1)  # a new brand's first mention is never late
+    step(b, mention(3, "Acme"), START + 310, 0, 2)
+    step(b, mention(4, "Bolt"), START + 610, 0, 3)
+    state = b.tables.detectors["acme"]
+    assert state["seen"] == 2 and state["last_index"] == (START + 300) // 300  # the year was not replayed
+    assert b.count(mention(5, "Acme"), START - 365 * DAY + 400, 0, 4) is True  # behind the clock now: late
+
+
+def test_a_wall_clock_tick_closes_a_quiet_live_partition_and_a_replay_keeps_its_event_time():
+    b = book(lateness_s=60)
+    now = START + 100_000.0
+    step(b, mention(1), now - 5, 0, 0, now=now)
+    assert b.tick(0, now + 200) == (now + 195, [])  # not yet past the bucket's end plus the lateness
+    watermark, due = b.tick(0, now + 700)
+    assert due == ["acme"] and watermark == now + 695
+    assert [c.digest.count for c in b.close("acme", watermark).buckets] == [1]
+    replay = book(lateness_s=60)
+    step(replay, mention(1), START + 10, 0, 0, now=now)  # history replayed: event time far behind the wall clock
+    step(replay, mention(2), START + 20, 0, 1, now=now + 1)
+    assert replay.tick(0, now + 2) == (START + 21, [])  # the wall clock moved one second since: so does time
+
+
+def test_the_clock_survives_a_restart_and_a_rebalance_resets_the_caches():
+    b = book(lateness_s=0)
+    step(b, mention(1), START + 10, 3, 0)
+    step(b, mention(2), START + 610, 3, 1)
+    tables = json.loads(json.dumps({name: dict(table) for name, table in vars(b.tables).items()}))
+    restarted = BucketBook(DetectorConfig(bucket_seconds=300), 0, DetectTables(**tables))
+    assert restarted.count(mention(3), START + 20, 3, 2) is True  # late, by the clock read back from its table
+    b.clock.reset([3])
+    assert 3 not in b.clock.watermarks and 3 not in b.clock.brands
+    assert b.brands_in(3) == {"acme"} and b.boundary(3) == START + 600  # rebuilt from the tables
 
 
 def test_one_brand_whatever_its_case_keyed_by_its_folded_name_and_shown_by_its_first_spelling():
@@ -111,29 +217,70 @@ def test_one_brand_whatever_its_case_keyed_by_its_folded_name_and_shown_by_its_f
 def test_stored_values_that_cannot_be_loaded_are_replaced_and_reported_not_raised():
     replaced, forgotten = [], []
     b = book(lateness_s=0, on_replaced=replaced.append, on_forgotten=forgotten.append)
-    b.count(mention(1), START + 10, 0, 0)
-    b.count(mention(2), START + 310, 0, 1)
-    b.close("acme", b.due("acme", START + 310, 0)[0]).commit()
+    step(b, mention(1), START + 10, 0, 0)
+    step(b, mention(2), START + 310, 0, 1)
     b.open_buckets[bucket_key("acme", START + 300)]["digest"]["reach"] = None  # Faust's JSON for infinity
-    b.brand_states["acme"]["detector"] = {"version": -1}  # another detector version
+    b.tables.detectors["acme"] = {"version": -1}  # another detector version
+    b.tables.history[bucket_key("acme", START // 3600 * 3600)] = "garbage"
+    b.clock.reset([0])  # values come back from a changelog after a restart: the worker's caches start empty
     b.count(mention(3), START + 320, 0, 2)  # the bucket is replaced: counted afresh
     closing = b.close("acme", START + 600)
     assert [c.digest.count for c in closing.buckets] == [1]
     closing.commit()
-    assert replaced == ["open-buckets", "brand-states"] and not forgotten
-    b.brand_states["acme"]["history"] = None  # a state nothing can count into: the brand is forgotten
+    assert replaced == ["open-buckets", "detector-states", "bucket-history"] and not forgotten
+    b.brand_states["acme"] = {**b.brand_states["acme"], "v": 1, "history": []}  # a record of version 1
     b.count(mention(4), START + 610, 0, 3)
     assert forgotten == ["Acme"] and b.brand_states["acme"]["closed_through"] == START + 600
-    assert b.brand_states["acme"]["history"] == []
+    assert b.brand_states["acme"]["chunks"] == [] and "acme" not in b.tables.detectors
 
 
 def test_a_brand_silent_longer_than_the_horizon_with_no_open_incident_is_forgotten():
     forgotten = []
     b = book(lateness_s=0, horizon_s=3600, on_forgotten=forgotten.append)
-    b.count(mention(1, "Acme"), START + 10, 0, 0)
-    b.count(mention(2, "Bolt"), START + 3610, 0, 1)
-    b.close("acme", b.due("Bolt", START + 3610, 0)[0]).commit()
+    step(b, mention(1, "Acme"), START + 10, 0, 0)
+    step(b, mention(2, "Bolt"), START + 3610, 0, 1)
     assert "acme" in b.brand_states and not forgotten  # its last bucket began exactly the horizon ago
-    b.count(mention(3, "Bolt"), START + 3910, 0, 2)
-    b.close("acme", b.due("Bolt", START + 3910, 0)[0]).commit()
+    step(b, mention(3, "Bolt"), START + 7210, 0, 2)  # the next hourly sweep
     assert "acme" not in b.brand_states and forgotten == ["Acme"] and b.brands_in(0) == {"bolt"}
+    assert not [key for key in b.tables.history if key.startswith("acme|")] and "acme" not in b.tables.terms
+
+
+def test_a_mention_beyond_the_future_skew_is_refused_with_its_reason():
+    assert ahead_of_clock(START + 299, START, 300) is None
+    detail = ahead_of_clock(START + 20 * 3600, START, 300)
+    assert "72000s ahead" in detail and "limit is 300s" in detail
+
+
+def test_offline_detection_over_a_year_old_brand_and_a_live_one_is_not_slowed_by_the_gap():
+    mentions = [(mention(1, "Acme"), START - 365 * DAY + 10.0)] + [
+        (mention(i, "Bolt"), START + 300.0 * i) for i in range(2, 50)]
+    assert list(detect_mentions(mentions, DetectorConfig())) == []
+
+
+def test_catching_up_a_quiet_run_at_once_gives_the_decisions_of_stepping_every_bucket():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    config = DetectorConfig()
+    for mean in (0.05, 0.3, 1.0):  # sparse brands: most buckets empty, runs of silence caught up at once
+        n = 288 * 14
+        counts = rng.poisson(mean * (1 + 0.8 * np.cos(2 * np.pi * ((np.arange(n) * 5 / 60) % 24 - 20) / 24)))
+        counts[0], counts[n - 1000:n - 997], counts[n - 200:n - 196] = 1, [15, 25, 20], [30, 40, 35, 20]
+        exact, lazy = BrandDetector(config, brand="a"), BrandDetector(config, brand="a")
+        stepped, caught_up, quiet_from = [], [], None
+        for i, count in enumerate(counts):
+            at = datetime.fromtimestamp(START + 300 * i, UTC)
+            stepped += exact.update(Bucket(at, int(count), None, None, 0.0))
+            if count == 0 and lazy.quiet:
+                quiet_from = i if quiet_from is None else quiet_from
+                continue
+            if quiet_from is not None:
+                assert lazy.skip_empty(datetime.fromtimestamp(START + 300 * quiet_from, UTC), i - quiet_from) == []
+                quiet_from = None
+            caught_up += lazy.update(Bucket(at, int(count), None, None, 0.0))
+        opened_resolved = [(d.event, d.at) for d in stepped if d.event != "updated"]
+        assert opened_resolved and opened_resolved == [(d.event, d.at) for d in caught_up if d.event != "updated"]
+        for a, b in zip([d for d in stepped if d.event == "opened"], [d for d in caught_up if d.event == "opened"]):
+            assert abs(a.severity - b.severity) <= 0.05 * a.severity
+        assert abs(exact.state.level - lazy.state.level) <= 0.1 * exact.state.level
+        assert abs(exact.last_expected - lazy.last_expected) <= 0.1 * exact.last_expected

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from streams.detection.digest import BucketDigest
-from streams.detection.stored import UNLOADABLE, finite, load_brand_state, load_closable_brand_state, load_digest
+from streams.detection.stored import (UNLOADABLE, finite, load_brand_state, load_closable_brand_state, load_digest,
+                                     load_history_chunk)
 
 MENTION = {"id": "1", "brand": "Acme", "source": "twitter", "text": "Acme broke", "created_at": "2026-05-04T13:45:00Z",
            "author": {"id": "a", "followers": 10}, "language": "en",
@@ -35,8 +36,8 @@ def test_a_digest_with_a_null_or_infinite_number_is_unloadable(corrupt):
 
 
 def good_state() -> dict:
-    return {"p": 0, "closed_through": 300, "detector": None, "terms": None, "incident": digest_dict(),
-            "history": [[0, 3, 17]], "name": "Acme"}
+    return {"v": 2, "p": 0, "closed_through": 300, "last_active": 0, "hot": True, "incident": digest_dict(),
+            "chunks": [0], "name": "Acme"}
 
 
 def test_a_brand_state_round_trips():
@@ -46,19 +47,28 @@ def test_a_brand_state_round_trips():
 @pytest.mark.parametrize("corrupt", [
     lambda s: "garbage",
     lambda s: {**s, "closed_through": None},
-    lambda s: {k: v for k, v in s.items() if k != "history"},
-    lambda s: {**s, "history": [[0, None, 1]]},
+    lambda s: {k: v for k, v in s.items() if k != "chunks"},
+    lambda s: {**s, "chunks": [None]},
+    lambda s: {**s, "last_active": "x"},
     lambda s: {**s, "incident": {**s["incident"], "reach": None}},
+    lambda s: {**s, "v": 1},  # one blob per brand (detector, terms and history inside): replaced, not migrated
 ])
 def test_a_brand_state_that_cannot_be_loaded_is_refused(corrupt):
     with pytest.raises(UNLOADABLE):
         load_closable_brand_state(corrupt(good_state()))
 
 
-@pytest.mark.parametrize("corrupt", [lambda s: None, lambda s: {**s, "p": "x"}, lambda s: {**s, "history": None}])
+@pytest.mark.parametrize("corrupt", [lambda s: None, lambda s: {**s, "p": "x"}, lambda s: {**s, "chunks": None}])
 def test_the_per_mention_check_refuses_what_counting_would_trip_on(corrupt):
     with pytest.raises(UNLOADABLE):
         load_brand_state(corrupt(good_state()))
+
+
+def test_a_history_chunk_is_a_list_of_start_count_offset_entries():
+    assert load_history_chunk([[0, 3, 17], [300, 1, 20]]) == [[0, 3, 17], [300, 1, 20]]
+    for bad in ("garbage", [[0, 3]], [[0, None, 1]], None):
+        with pytest.raises(UNLOADABLE):
+            load_history_chunk(bad)
 
 
 def test_finite_refuses_what_no_count_can_be():

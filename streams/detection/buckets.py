@@ -1,42 +1,63 @@
 """Per-brand event-time buckets: counting mentions into them, lateness, and closing them through the detector.
 
-One path for the stream and for ``ascolta detect``: :class:`BucketBook` works over two mappings, Faust
-tables in the worker (:mod:`streams.detect`) and plain dicts offline (:mod:`streams.detection.offline`), so
-both count, close and explain with the same code. Values are JSON-safe dicts, so the tables changelog them:
+One path for the stream and for ``ascolta detect``: :class:`BucketBook` works over the mappings of
+:class:`DetectTables`, Faust tables in the worker (:mod:`streams.detect`) and plain dicts offline
+(:mod:`streams.detection.offline`), so both count, close and explain with the same code. Values are JSON-safe,
+so the tables changelog them. The layout (the incident room reads it too):
 
-* open buckets, ``"<brand>|<bucket start, epoch seconds>"`` -> ``{"digest": BucketDigest dict, "offset":
-  last applied input offset}``; the offset makes counting idempotent under redelivery;
-* brand states, brand key (:func:`~streams.text.brand_key`, so 'ACME' and 'Acme' are one brand) ->
-  ``{"p": input partition, "closed_through": first bucket still open, "detector", "terms", "incident",
-  "history": [[start, count, last offset], ...], "name": display name, as first seen}``.
+* ``open-buckets``: ``"<brand>|<bucket start, epoch s>"`` -> ``{"digest": BucketDigest dict, "offset": last
+  applied input offset}``; the offset makes counting idempotent under redelivery;
+* ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> a small
+  record ``{"v": 2, "p": input partition, "name": display name as first seen, "closed_through": first bucket
+  the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
+  boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts]}``;
+* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` (opaque);
+* ``term-baselines``: brand key -> :meth:`TermBaseline.to_dict` (opaque);
+* ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
+  counts, late mentions included, for the last two days;
+* ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
+  open}``, written when the boundary moves, so lateness survives a restart.
+
+Cost follows activity: a bucket boundary judges only the brands with mentions in the closing buckets and the
+"hot" ones (an open incident, or recent mentions that a window could still fire on), and writes only their
+small records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
+at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``closed_through`` of a quiet brand
+lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
+
+A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
+live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
+closed bucket is late: it keeps the counts in the history exact, the decision stands.
 
 Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
-is replaced (:mod:`.stored`), never a crash at every bucket boundary. A brand silent for longer than the
-horizon, with no open incident, is forgotten, so brands that come and go do not pile up.
-
-A bucket closes once the partition's watermark (the latest event time seen on it) has passed its end by the
-allowed lateness; a mention for an already closed bucket is late: it keeps the closed counts in ``history``
-exact, the decision stands.
+is replaced (:mod:`.stored`), never a crash at every bucket boundary.
 """
 from __future__ import annotations
 
-import bisect
+import functools
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..text import brand_key
+from .. import text
 from .alert import Alert, build_explanation
 from .detector import BrandDetector, Bucket, DetectorConfig
 from .digest import BucketDigest, TermBaseline
-from .stored import load_brand_state, load_closable_brand_state, load_digest, load_or_replace
+from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
+                     load_history_chunk, load_or_replace)
 
 log = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days)
+CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrites a few hundred bytes
+SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands silent past the horizon
 # Table names, as the replaced-values metric labels them.
-OPEN_BUCKETS, BRAND_STATES = "open-buckets", "brand-states"
+OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
+    "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks")
+
+
+# A brand's key, per mention and per close: cached, as normalising a name walks it character by character.
+brand_key = functools.lru_cache(maxsize=1 << 16)(text.brand_key)
 
 
 def bucket_key(brand: str, start: int) -> str:
@@ -55,6 +76,18 @@ def to_bucket(start: int, digest: BucketDigest) -> Bucket:
     )
 
 
+@dataclass
+class DetectTables:
+    """The mappings a :class:`BucketBook` keeps its state in (see the module doc for their layout)."""
+
+    open_buckets: MutableMapping = field(default_factory=dict)
+    brand_states: MutableMapping = field(default_factory=dict)
+    detectors: MutableMapping = field(default_factory=dict)
+    terms: MutableMapping = field(default_factory=dict)
+    history: MutableMapping = field(default_factory=dict)
+    clocks: MutableMapping = field(default_factory=dict)
+
+
 class BrandTimeline:
     """One brand's closing side: its detector, its usual vocabulary, and the digest of its open incident.
 
@@ -62,13 +95,14 @@ class BrandTimeline:
     not teach the baseline its own terms.
     """
 
-    def __init__(self, key: str, config: DetectorConfig, state: dict, on_replaced: Callable[[str], None]) -> None:
-        self.brand = brand = state.get("name", key)  # states written before brand keys: the key was the name
+    def __init__(self, key: str, config: DetectorConfig, state: dict, detector: object, terms: object,
+                 on_replaced: Callable[[str], None]) -> None:
+        self.brand = brand = state.get("name", key)
         # state written by another detector version or configuration: its baseline is learnt afresh
-        self.detector = load_or_replace(BRAND_STATES, key, state["detector"],
+        self.detector = load_or_replace(DETECTORS, key, detector,
                                         lambda stored: BrandDetector(config, stored, brand=brand),
                                         lambda: BrandDetector(config, None, brand=brand), on_replaced)
-        self.terms = load_or_replace(BRAND_STATES, key, state["terms"],
+        self.terms = load_or_replace(TERMS, key, terms,
                                      lambda stored: TermBaseline.from_dict(stored) if stored else TermBaseline(),
                                      TermBaseline, on_replaced)
         self.incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
@@ -87,9 +121,10 @@ class BrandTimeline:
             self.incident = None
         return alerts
 
-    def state(self) -> dict:
-        return {"detector": self.detector.to_state(), "terms": self.terms.to_dict(),
-                "incident": self.incident.to_dict() if self.incident else None}
+    def skip(self, start: int, buckets: int) -> None:
+        """A quiet brand's run of empty buckets, at once (no event can come of them)."""
+        self.detector.skip_empty(datetime.fromtimestamp(start, timezone.utc), buckets)
+        self.terms.skip(buckets)
 
 
 @dataclass
@@ -113,18 +148,24 @@ class Closing:
 
 @dataclass
 class PartitionClock:
-    """Per input partition: the watermark and the last closing boundary, plus the brands whose state lives
-    there. Worker-local caches, rebuilt from the tables on demand: :meth:`reset` drops them on rebalance."""
+    """Worker-local caches per input partition, rebuilt from the tables on demand; :meth:`reset` drops a
+    partition's on every assignment change: watermarks and boundaries, when the last mention arrived (wall
+    clock), the partition's brands, its hot brands, its open buckets by start, and their digests as loaded (a
+    mention adds to the object instead of reloading the stored dict)."""
 
     watermarks: dict[int, float] = field(default_factory=dict)
     boundaries: dict[int, int] = field(default_factory=dict)
+    arrivals: dict[int, tuple[float, float]] = field(default_factory=dict)  # (wall time, watermark then)
     brands: dict[int, set[str]] = field(default_factory=dict)
+    hot: dict[int, set[str]] = field(default_factory=dict)
+    pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
+    digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            self.watermarks.pop(partition, None)
-            self.boundaries.pop(partition, None)
-            self.brands.pop(partition, None)
+            for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending,
+                          self.digests):
+                cache.pop(partition, None)
 
 
 def _ignore(_: str) -> None:
@@ -132,36 +173,77 @@ def _ignore(_: str) -> None:
 
 
 class BucketBook:
-    """Counting and closing per-brand buckets over ``open_buckets`` and ``brand_states`` (see module doc).
+    """Counting and closing per-brand buckets over :class:`DetectTables` (see module doc).
 
     ``horizon_s``: a brand silent (no mention, no open incident) for longer loses its state; None keeps every
     brand. The worker reports through ``on_replaced(table)`` (a stored value could not be loaded) and
     ``on_forgotten(display name)`` (a brand's state was deleted: its metric series go too).
     """
 
-    def __init__(self, config: DetectorConfig, lateness_s: int, open_buckets: MutableMapping,
-                 brand_states: MutableMapping, *, horizon_s: int | None = None,
-                 on_replaced: Callable[[str], None] = _ignore, on_forgotten: Callable[[str], None] = _ignore) -> None:
+    def __init__(self, config: DetectorConfig, lateness_s: int, tables: DetectTables | None = None, *,
+                 horizon_s: int | None = None, on_replaced: Callable[[str], None] = _ignore,
+                 on_forgotten: Callable[[str], None] = _ignore) -> None:
         self.config = config
         self.bucket_s = config.bucket_seconds
         self.lateness_s = lateness_s
-        self.open_buckets = open_buckets
-        self.brand_states = brand_states
+        self.tables = tables = tables or DetectTables()
+        self.open_buckets = tables.open_buckets
+        self.brand_states = tables.brand_states
         self.horizon_s = horizon_s
         self.on_replaced = on_replaced
         self.on_forgotten = on_forgotten
-        self.history_buckets = HISTORY_SECONDS // self.bucket_s
         self.clock = PartitionClock()
 
     def bucket_start(self, event_time: float) -> int:
         return int(event_time // self.bucket_s) * self.bucket_s
 
+    # ------------------------------------------------------------------------------- caches
+
+    def _scan(self, partition: int) -> None:
+        """Rebuild a partition's brand, hot-brand and open-bucket caches from the (recovered) tables."""
+        brands, hot = set(), set()
+        for key, state in self.brand_states.items():
+            if isinstance(state, dict) and state.get("p") == partition:
+                brands.add(key)
+                if state.get("hot"):
+                    hot.add(key)
+        pending: dict[int, set[str]] = {}
+        for key in self.open_buckets.keys():
+            brand, _, start = key.rpartition("|")
+            if brand in brands and start.lstrip("-").isdigit():
+                pending.setdefault(int(start), set()).add(brand)
+        self.clock.brands[partition], self.clock.hot[partition], self.clock.pending[partition] = brands, hot, pending
+
     def brands_in(self, partition: int) -> set[str]:
-        """Brands whose state lives in this partition, rebuilt from the (recovered) states when unknown."""
+        """Brands whose state lives in this partition."""
         if partition not in self.clock.brands:
-            self.clock.brands[partition] = {b for b, s in self.brand_states.items()
-                                            if isinstance(s, dict) and s.get("p") == partition}
+            self._scan(partition)
         return self.clock.brands[partition]
+
+    def _hot(self, partition: int) -> set[str]:
+        if partition not in self.clock.hot:
+            self._scan(partition)
+        return self.clock.hot[partition]
+
+    def _pending(self, partition: int) -> dict[int, set[str]]:
+        if partition not in self.clock.pending:
+            self._scan(partition)
+        return self.clock.pending[partition]
+
+    def boundary(self, partition: int) -> int | None:
+        """The partition's first bucket still open (None before its first mention), from the clocks table
+        after a restart."""
+        if partition not in self.clock.boundaries:
+            stored = self.tables.clocks.get(str(partition))
+            clock = load_or_replace(CLOCKS, str(partition), stored,
+                                    lambda s: (float(s["watermark"]), int(s["boundary"])) if s is not None else None,
+                                    lambda: None, self.on_replaced)
+            if clock is None:
+                return None
+            self.clock.watermarks[partition], self.clock.boundaries[partition] = clock
+        return self.clock.boundaries[partition]
+
+    # ------------------------------------------------------------------------------- reading state
 
     def display_name(self, brand: str) -> str:
         """The name ``brand`` (any spelling) is shown by: the spelling its state was created with."""
@@ -169,7 +251,7 @@ class BucketBook:
         return state.get("name", brand) if isinstance(state, dict) else brand
 
     def _stored_state(self, key: str, load: Callable[[object], dict] = load_brand_state) -> dict | None:
-        """The brand's state, or None when there is none or it cannot be loaded (then the brand is forgotten)."""
+        """The brand's record, or None when there is none or it cannot be loaded (then the brand is forgotten)."""
         stored = self.brand_states.get(key)
         if stored is None:
             return None
@@ -178,20 +260,44 @@ class BucketBook:
             self.forget(key)
         return state
 
-    def _stored_bucket(self, key: str) -> tuple[BucketDigest, int] | None:
+    def _stored_bucket(self, key: str, partition: int) -> tuple[BucketDigest, int] | None:
         """An open bucket's digest and last applied offset; None when there is none or it cannot be loaded."""
+        digests = self.clock.digests.setdefault(partition, {})
+        if key in digests:
+            return digests[key]
         stored = self.open_buckets.get(key)
         if stored is None:
             return None
-        return load_or_replace(OPEN_BUCKETS, key, stored, lambda s: (load_digest(s["digest"]), int(s["offset"])),
-                               lambda: None, self.on_replaced)
+        loaded = load_or_replace(OPEN_BUCKETS, key, stored, lambda s: (load_digest(s["digest"]), int(s["offset"])),
+                                 lambda: None, self.on_replaced)
+        if loaded is not None:
+            digests[key] = loaded
+        return loaded
+
+    def _chunk(self, key: str) -> list[list[int]]:
+        stored = self.tables.history.get(key)
+        if stored is None:
+            return []
+        return load_or_replace(HISTORY, key, stored, load_history_chunk, list, self.on_replaced)
+
+    def history(self, brand: str, state: dict) -> list[list[int]]:
+        """The brand's closed bucket counts, oldest first: [[start, count, last offset], ...]."""
+        return [entry for start in sorted(state["chunks"]) for entry in self._chunk(bucket_key(brand, start))]
 
     def forget(self, key: str) -> None:
-        """Delete a brand's state (its open buckets are already closed) and report its display name."""
+        """Delete a brand's state (it has no open bucket) and report its display name."""
         state = self.brand_states.pop(key, None)
-        for brands in self.clock.brands.values():
-            brands.discard(key)
+        if isinstance(state, dict) and isinstance(state.get("chunks"), list):
+            for start in state["chunks"]:
+                self.tables.history.pop(bucket_key(key, start), None)
+        self.tables.detectors.pop(key, None)
+        self.tables.terms.pop(key, None)
+        for cache in (self.clock.brands, self.clock.hot):
+            for brands in cache.values():
+                brands.discard(key)
         self.on_forgotten(state.get("name", key) if isinstance(state, dict) else key)
+
+    # ------------------------------------------------------------------------------- counting
 
     def count(self, record: dict, event_time: float, partition: int, offset: int) -> bool:
         """Add one mention to its brand's bucket, once per offset. True when it came late (its bucket had
@@ -199,49 +305,116 @@ class BucketBook:
         brand = brand_key(record["brand"])
         start = self.bucket_start(event_time)
         state = self._stored_state(brand)
-        if state is None:
-            state = {"p": partition, "closed_through": start, "detector": None, "terms": None, "incident": None,
-                     "history": [], "name": record["brand"]}
+        if state is None:  # a new brand's history starts at its first mention, however old
+            state = {"v": BRAND_RECORD_VERSION, "p": partition, "name": record["brand"], "closed_through": start,
+                     "last_active": None, "hot": False, "incident": None, "chunks": []}
             self.brand_states[brand] = state
             self.brands_in(partition).add(brand)
-        if start < state["closed_through"]:
+        elif start < max(state["closed_through"], self.boundary(state["p"]) or start):
             return self._count_late(brand, state, start, offset)
-        key = bucket_key(brand, start)
-        stored = self._stored_bucket(key)
+        key, partition = bucket_key(brand, start), state["p"]
+        stored = self._stored_bucket(key, partition)
         if stored is None or stored[1] < offset:  # else: redelivered after a restart, already counted
             digest = stored[0] if stored else BucketDigest()
             digest.add(record)
             self.open_buckets[key] = {"digest": digest.to_dict(), "offset": offset}
+            self.clock.digests[partition][key] = (digest, offset)
+            self._pending(partition).setdefault(start, set()).add(brand)
         return False
 
     def _count_late(self, brand: str, state: dict, start: int, offset: int) -> bool:
-        history = state["history"]
-        if history and start < history[0][0]:
+        chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
+        if state["chunks"] and chunk_start < min(state["chunks"]):
             return True  # older than the kept history
-        position = bisect.bisect_left([entry[0] for entry in history], start)
-        if position < len(history) and history[position][0] == start:
-            entry = history[position]
+        key = bucket_key(brand, chunk_start)
+        chunk = self._chunk(key)
+        entry = next((e for e in chunk if e[0] == start), None)
+        if entry is not None:
             if entry[2] >= offset:
                 return False  # redelivered after a restart, already counted
             entry[1] += 1
             entry[2] = offset
         else:
-            history.insert(position, [start, 1, offset])
-        self.brand_states[brand] = state
+            chunk.append([start, 1, offset])
+            chunk.sort()
+        self.tables.history[key] = chunk
+        if chunk_start not in state["chunks"]:
+            state["chunks"] = sorted([*state["chunks"], chunk_start])
+            self.brand_states[brand] = state
         return True
 
-    def due(self, brand: str, event_time: float, partition: int) -> tuple[float, list[str]]:
-        """After a mention of ``brand`` at ``event_time``: the partition's watermark and the brand keys that
-        may have buckets to close (all of the partition's when a bucket boundary passed, else this one's)."""
+    # ------------------------------------------------------------------------------- the clock
+
+    def due(self, brand: str, event_time: float, partition: int, now: float | None = None) -> tuple[float, list[str]]:
+        """After a mention of ``brand`` at ``event_time``: the partition's watermark and the brand keys to
+        close (when a bucket boundary passed: those with open buckets before it and the hot ones, else this
+        one). ``now``: the wall clock when live, which :meth:`tick` measures quiet time from."""
+        self.boundary(partition)
+        watermark = max(event_time, self.clock.watermarks.get(partition, float("-inf")))
+        if now is not None:
+            self.clock.arrivals[partition] = (now, watermark)
+        return self._advance(partition, watermark, [brand_key(brand)])
+
+    def tick(self, partition: int, now: float) -> tuple[float, list[str]]:
+        """Wall-clock time on a live partition: event time advances as much as the wall clock has since the
+        last mention arrived (never past ``now``), so a quiet partition still closes its buckets. Replays of
+        history keep their event time: their mentions arrive faster than the wall clock moves."""
+        self.boundary(partition)
+        if partition not in self.clock.watermarks:
+            return float("-inf"), []  # nothing seen on this partition yet
+        arrived = self.clock.arrivals.get(partition)
+        if arrived is None:  # after a restart or rebalance: quiet time counts from now
+            self.clock.arrivals[partition] = (now, self.clock.watermarks[partition])
+            return self.clock.watermarks[partition], []
+        wall, watermark = arrived
+        return self._advance(partition, min(watermark + (now - wall), now), [])
+
+    def _advance(self, partition: int, watermark: float, otherwise: list[str]) -> tuple[float, list[str]]:
         watermarks, boundaries = self.clock.watermarks, self.clock.boundaries
-        if event_time > watermarks.get(partition, float("-inf")):
-            watermarks[partition] = event_time
-        watermark = watermarks[partition]
+        watermark = max(watermark, watermarks.get(partition, float("-inf")))
+        watermarks[partition] = watermark
         boundary = self.bucket_start(watermark - self.lateness_s)
-        if boundary != boundaries.get(partition):
-            boundaries[partition] = boundary
-            return watermark, sorted(self.brands_in(partition))
-        return watermark, [brand_key(brand)]  # only this brand can be behind (a brand seen for the first time)
+        previous = boundaries.get(partition)
+        if previous is not None and boundary <= previous:
+            return watermark, otherwise
+        boundaries[partition] = boundary
+        self.tables.clocks[str(partition)] = {"watermark": watermark, "boundary": boundary}
+        if previous is not None and (self.horizon_s is not None
+                                     and boundary // SWEEP_SECONDS != previous // SWEEP_SECONDS):
+            self._sweep(partition, boundary)
+        return watermark, sorted(self.due_before(partition, boundary) | set(otherwise))
+
+    def due_before(self, partition: int, boundary: int) -> set[str]:
+        """The partition's brands with something to judge before ``boundary``: open buckets, or hot."""
+        due = set(self._hot(partition))
+        for start, brands in self._pending(partition).items():
+            if start < boundary:
+                due |= brands
+        return due
+
+    def next_boundary(self, partition: int, after: int) -> int | None:
+        """The first bucket end past ``after`` at which one of the partition's brands has something to judge
+        (None: nothing until a new mention), so a replay need not visit every empty bucket."""
+        if self._hot(partition):
+            return after + self.bucket_s
+        starts = [start for start in self._pending(partition) if start >= after]
+        return min(starts) + self.bucket_s if starts else None
+
+    def _sweep(self, partition: int, boundary: int) -> None:
+        """Forget the partition's brands silent longer than the horizon, with no open incident or bucket."""
+        pending = set().union(*self._pending(partition).values())
+        for brand in sorted(self.brands_in(partition) - self._hot(partition) - pending):
+            state = self.brand_states.get(brand)
+            if not isinstance(state, dict):
+                continue
+            last_active = state.get("last_active")
+            last_active = state.get("closed_through", boundary) if last_active is None else last_active
+            if isinstance(last_active, int) and boundary - last_active > self.horizon_s:
+                log.info("brand %s: silent since %s, longer than the brand state horizon; state deleted",
+                         state.get("name", brand), datetime.fromtimestamp(last_active, timezone.utc).isoformat())
+                self.forget(brand)
+
+    # ------------------------------------------------------------------------------- closing
 
     def close(self, brand: str, watermark: float) -> Closing:
         """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before
@@ -249,35 +422,89 @@ class BucketBook:
         return self.close_until(brand, self.bucket_start(watermark - self.lateness_s))
 
     def close_until(self, brand: str, closable_until: int) -> Closing:
-        """Judge the buckets of the brand keyed ``brand`` starting before ``closable_until`` (empty ones
-        included); on commit, forget the brand when it has been silent longer than the horizon."""
+        """Judge the buckets of the brand keyed ``brand`` starting before ``closable_until``: its open ones,
+        and its empty ones while it is hot; a quiet brand's empty buckets wait, to be caught up at once."""
         state = self._stored_state(brand, load_closable_brand_state)
         if state is None or closable_until <= state["closed_through"]:
             return Closing([], lambda: None)
-        timeline = BrandTimeline(brand, self.config, state, self.on_replaced)
-        history = state["history"]
-        closed, closed_keys = [], []
-        for start in range(state["closed_through"], closable_until, self.bucket_s):
-            key = bucket_key(brand, start)
-            stored = self._stored_bucket(key)
+        partition, b = state["p"], self.bucket_s
+        pending = self._pending(partition)
+        starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
+        if not starts and not state["hot"]:
+            return Closing([], lambda: None)
+        timeline = BrandTimeline(brand, self.config, state, self.tables.detectors.get(brand),
+                                 self.tables.terms.get(brand), self.on_replaced)
+        closed: list[ClosedBucket] = []
+        counted: list[tuple[int, int, int]] = []  # (start, count, offset) of the closed buckets with mentions
+        t = state["closed_through"]
+        for start in [*starts, None]:
+            until = closable_until if start is None else start
+            while t < until:
+                if timeline.detector.quiet:
+                    if start is None:
+                        break  # quiet from here on: caught up when its next bucket closes
+                    timeline.skip(t, (until - t) // b)
+                    t = until
+                    break
+                empty = BucketDigest()
+                closed.append(ClosedBucket(t, empty, timeline.close(t, empty), timeline))
+                t += b
+            if start is None:
+                break
+            stored = self._stored_bucket(bucket_key(brand, start), partition)
             digest = stored[0] if stored else BucketDigest()
-            if self.open_buckets.get(key) is not None:  # an unloadable one is deleted too
-                closed_keys.append(key)
             if stored:
-                history.append([start, digest.count, stored[1]])
+                counted.append((start, digest.count, stored[1]))
             closed.append(ClosedBucket(start, digest, timeline.close(start, digest), timeline))
+            t = start + b
 
         def commit() -> None:
-            del history[:-self.history_buckets]
-            state.update(closed_through=closable_until, history=history, **timeline.state())
+            self._record_history(brand, state, counted, t)
+            hot = not timeline.detector.quiet
+            last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
+            state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
+                         incident=timeline.incident.to_dict() if timeline.incident else None)
             self.brand_states[brand] = state
-            for key in closed_keys:  # only after the state that counts them is written: a crash loses nothing
-                del self.open_buckets[key]
-            last_active = history[-1][0] if history else closable_until
-            if (self.horizon_s is not None and timeline.incident is None
-                    and closable_until - last_active > self.horizon_s):
-                log.info("brand %s: silent since %s, longer than the brand state horizon; state deleted",
-                         timeline.brand, datetime.fromtimestamp(last_active, timezone.utc).isoformat())
-                self.forget(brand)
+            self.tables.detectors[brand] = timeline.detector.to_state()
+            self.tables.terms[brand] = timeline.terms.to_dict()
+            (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
+            digests = self.clock.digests.get(partition, {})
+            for start in starts:  # only after the state that counts them is written: a crash loses nothing
+                self.open_buckets.pop(bucket_key(brand, start), None)
+                digests.pop(bucket_key(brand, start), None)
+                brands = pending.get(start)
+                if brands is not None:
+                    brands.discard(brand)
+                    if not brands:
+                        del pending[start]
 
         return Closing(closed, commit)
+
+    def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
+        """Append the closed counts to their hour chunks; drop the chunks older than the kept history."""
+        chunks: dict[int, list[list[int]]] = {}
+        for start, count, offset in counted:
+            chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
+            if chunk_start not in chunks:
+                chunks[chunk_start] = self._chunk(bucket_key(brand, chunk_start))
+            chunk = chunks[chunk_start]
+            chunk[:] = [e for e in chunk if e[0] != start] + [[start, count, offset]]
+            chunk.sort()
+        for chunk_start, chunk in chunks.items():
+            self.tables.history[bucket_key(brand, chunk_start)] = chunk
+        kept = set(state["chunks"]) | set(chunks)
+        for chunk_start in [s for s in kept if s + CHUNK_SECONDS <= through - HISTORY_SECONDS]:
+            self.tables.history.pop(bucket_key(brand, chunk_start), None)
+            kept.discard(chunk_start)
+        state["chunks"] = sorted(kept)
+
+
+def ahead_of_clock(event_time: float, now: float, skew_s: float) -> str | None:
+    """Why a live mention cannot move its partition's clock: dated more than ``skew_s`` after the wall clock
+    (the detect stage dead-letters it as ``timestamp_in_future``); None when it may."""
+    ahead = event_time - now
+    if ahead <= skew_s:
+        return None
+    when = datetime.fromtimestamp(event_time, timezone.utc).isoformat()
+    return (f"field created_at {when} is {ahead:.0f}s ahead of the detect stage's clock; the limit is {skew_s:.0f}s "
+            "(ASCOLTA_MAX_FUTURE_SKEW_SECONDS): it would close every bucket of its partition early")

@@ -340,6 +340,13 @@ class TermBaseline:
             self.floor = max(self.floor, frequencies[dropped[0]])
         self.frequencies = {term: frequencies[term] for term in ranked[: self.max_terms]}
 
+    def skip(self, buckets: int) -> None:
+        """``buckets`` empty buckets at once: what as many updates with an empty digest do (decay only)."""
+        decay = 0.5 ** (buckets / self.half_life_buckets)
+        self.mentions *= decay
+        self.floor *= decay
+        self.frequencies = {term: value * decay for term, value in self.frequencies.items()}
+
     def share(self, term: str) -> float:
         """Usual share of mentions containing ``term``, smoothed towards a small prior."""
         seen = self.frequencies.get(term, self.floor)

@@ -142,7 +142,7 @@ def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConf
                     horizon_s: int | None = None) -> Iterator[Alert]:
     """Alerts for ``(mention, event time)`` pairs in arrival order, as the stream would raise them on one
     partition with no allowed lateness; the last bucket is judged at the end."""
-    book = BucketBook(config, 0, {}, {}, horizon_s=horizon_s)
+    book = BucketBook(config, 0, horizon_s=horizon_s)
     step = config.bucket_seconds
     closed_until: int | None = None
     for offset, (mention, event_time) in enumerate(mentions):
@@ -157,13 +157,16 @@ def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConf
 
 
 def _close_all(book: BucketBook, start: int, until: int) -> Iterator[Alert]:
-    """Judge every brand's buckets before ``until``, bucket by bucket, brands in key order."""
-    for end in range(start + book.bucket_s, until + 1, book.bucket_s):
-        for brand in sorted(book.brand_states):
+    """Judge every brand's buckets before ``until``, bucket by bucket, brands in key order (only the bucket
+    ends where a brand has something to judge: a quiet brand's empty buckets are caught up later)."""
+    end = book.next_boundary(0, start)
+    while end is not None and end <= until:
+        for brand in sorted(book.due_before(0, end)):
             closing = book.close_until(brand, end)
             for closed in closing.buckets:
                 yield from closed.alerts
             closing.commit()
+        end = book.next_boundary(0, end)
 
 
 def _parsed_lines(lines: Iterable[str]) -> Iterator[tuple[dict, float]]:

@@ -53,22 +53,40 @@ def load_digest(data: Any) -> BucketDigest:
     return digest
 
 
+BRAND_RECORD_VERSION = 2  # 2 split the detector, term baseline and history out of the brand record
+
+
 def load_brand_state(data: Any) -> dict:
-    """A stored brand state with the fields counting a mention relies on; cheap, as it runs per mention."""
+    """A stored brand record with the fields counting a mention relies on; cheap, as it runs per mention.
+    A record of another version (version 1 held the whole state in one value) is refused: replaced."""
     if not isinstance(data, dict):
         raise TypeError(f"brand state is {type(data).__name__}, not an object")
+    if data.get("v") != BRAND_RECORD_VERSION:
+        raise ValueError(f"brand record version {data.get('v')!r}, expected {BRAND_RECORD_VERSION}")
     int(data["p"]), int(data["closed_through"])
-    if not isinstance(data["history"], list):
-        raise TypeError("brand state history is not a list")
+    if not isinstance(data["chunks"], list):
+        raise TypeError("brand state history chunks are not a list")
     return data
 
 
 def load_closable_brand_state(data: Any) -> dict:
-    """A stored brand state that closing buckets can use: every history entry [start, count, offset] and the
-    open incident's digest loadable too (checked once per bucket boundary, not per mention)."""
+    """A stored brand record that closing buckets can use: its history chunk starts and the open incident's
+    digest loadable too (checked when the brand is closed, not per mention)."""
     load_brand_state(data)
-    for start, count, offset in data["history"]:
-        int(start), int(count), int(offset)
+    for start in data["chunks"]:
+        int(start)
+    if data["last_active"] is not None:
+        int(data["last_active"])
     if data["incident"] is not None:
         load_digest(data["incident"])
+    return data
+
+
+def load_history_chunk(data: Any) -> list[list[int]]:
+    """One hour of a brand's closed bucket counts: entries [start, count, last applied offset]."""
+    if not isinstance(data, list):
+        raise TypeError(f"history chunk is {type(data).__name__}, not a list")
+    for entry in data:
+        start, count, offset = entry
+        int(start), int(count), int(offset)
     return data
