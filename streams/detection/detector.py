@@ -117,6 +117,7 @@ class DetectorConfig:
     # no alarm over 30 days of five ordinary brands (tests/test_scenarios.py) with a 3-hour +15-point
     # slow burn still caught.
     drift_shifts: tuple[float, ...] = (0.06, 0.12)
+    hourly_prior_mentions: float = 200.0  # the share's hour-of-day offsets start at 0, worth this many mentions
     drift_threshold: float = 10.0
     # Reach watch: a negative mention beating the brand's daily records of the last watch_memory_days days
     # and watch_reach_ratio times its typical reach per mention opens a ``watch``.
@@ -264,6 +265,7 @@ class BrandDetector:
         self._weekly_rate = _rate(config.weekly_half_life_s / 7.0, b)
         self._disp_rate = _rate(config.dispersion_half_life_s, b)
         self._share_rate = _rate(config.share_half_life_s, b)
+        self._hour_rate = _rate(config.daily_half_life_s / 24.0, b)  # per visit of an hour: a week's half-life
         self._per_hour = max(1, round(3_600 / b))
         self._per_day = max(1, round(86_400 / b))
         self._prior_buckets = config.alpha_prior_weight_s / b
@@ -274,6 +276,7 @@ class BrandDetector:
         self._keep = max(self._windows[-1], 12)
         self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
         self._like = datetime(1970, 1, 1, tzinfo=UTC)
+        self._hour = 0  # UTC hour of the bucket being judged (the share's hour-of-day offset)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
         self.state = DetectorState(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
         if state is not None:
@@ -405,6 +408,9 @@ class BrandDetector:
             base_neg, base_pos, labelled = self._baseline_shares()
             hits = {"negative": bucket.negative, "positive": bucket.positive or 0}
             self.tone.learn(bucket.count, hits, {"negative": base_neg, "positive": base_pos}, labelled, q, weight**2)
+            overall_neg, overall_pos, _ = self._baseline_shares(overall=True)
+            self.tone.learn_hour(self._hour, bucket.count, hits, {"negative": overall_neg, "positive": overall_pos},
+                                 self._hour_rate, weight)
             s.neg_sum = s.neg_sum * (1 - q) + weight * bucket.negative
             s.pos_sum = s.pos_sum * (1 - q) + weight * (bucket.positive or 0)
             s.labelled_sum = s.labelled_sum * (1 - q) + weight * bucket.count
@@ -459,10 +465,15 @@ class BrandDetector:
             profile[:] = [f / mean for f in profile]
             s.level *= mean
 
-    def _baseline_shares(self) -> tuple[float, float, float]:
-        """(negative share, positive share, labelled weight), with a weak prior for a brand seen briefly."""
+    def _baseline_shares(self, overall: bool = False) -> tuple[float, float, float]:
+        """(negative share, positive share, labelled weight) at the hour of the bucket being judged, with a
+        weak prior for a brand seen briefly; ``overall``: whatever the hour."""
         s = self.state
-        return (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0), s.labelled_sum
+        neg, pos = (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0)
+        if not overall:
+            neg = min(max(neg + self.tone.offset("negative", self._hour), 0.005), 0.995)
+            pos = min(max(pos + self.tone.offset("positive", self._hour), 0.005), 0.995)
+        return neg, pos, s.labelled_sum
 
     def _volume_thresholds(self) -> list[float]:
         """Per window, the burst size that volume alone must beat: the brand's largest burst at that window
@@ -568,7 +579,7 @@ class BrandDetector:
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
-        drifts = {d: self.tone.strongest(d) for d in DIRECTIONS} if sentiment_known else {}
+        drift = {d: self._drift_evidence(d, volume) for d in DIRECTIONS} if sentiment_known else {}
         return Evidence(
             volume=volume,
             recent_volume=recent_volume,
@@ -582,9 +593,9 @@ class BrandDetector:
             reach_ratio=reach_ratio,
             crisis=crisis,
             opportunity=opportunity,
-            drift=drifts["negative"].ratio if drifts else 0.0,
-            drift_up=drifts["positive"].ratio if drifts else 0.0,
-            drift_nats=max((d.nats for d in drifts.values()), default=0.0),
+            drift=drift.get("negative", 0.0),
+            drift_up=drift.get("positive", 0.0),
+            drifting=any(self.tone.strongest(d).ratio >= 1.0 for d in DIRECTIONS),
             watch=watch,
             watch_reach_ratio=bucket.negative_reach / per_mention if per_mention > 0 else 0.0,
         )
@@ -593,6 +604,7 @@ class BrandDetector:
 
     def _step(self, index: int, bucket: Bucket) -> list[Decision]:
         s = self.state
+        self._hour = (index * self.config.bucket_seconds // 3_600) % 24
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
         alphas = [self._alpha(slot) for slot in range(len(self._windows))]
@@ -636,6 +648,21 @@ class BrandDetector:
         sd = math.sqrt(max(mu, 1.0) + spread.alphas[0] * mu * self._size(1))
         residual = min((x - mu) / sd, c.shift_clip)
         self.state.shift = max(0.0, self.state.shift + residual - c.shift_drift)
+
+    def _drift_evidence(self, direction: str, volume: float) -> float:
+        """The tone drift's evidence in -log10 units (its CUSUM / ln 10) when it opens an incident, else 0.
+        Alone it must pass drift_threshold; with the volume up too (``volume``: the best window's surprise)
+        it is judged like a window's share test, with the volume: at least share_surprise, and the two
+        adding up to open_surprise + share_surprise. A slow burn usually brings more mentions, and the two
+        together are evidence sooner than either."""
+        c = self.config
+        drift = self.tone.strongest(direction)
+        evidence = drift.nats / math.log(10.0)
+        if drift.ratio >= 1.0:
+            return evidence + volume
+        if evidence >= c.share_surprise and evidence + volume >= c.open_surprise + c.share_surprise:
+            return evidence + volume
+        return 0.0
 
     def _track_signals(self, index: int, bucket: Bucket) -> float:
         """Step the tone drift (once the baseline share has some history) and the reach watch; returns the
@@ -693,7 +720,7 @@ class BrandDetector:
 
     def _drift_explained(self, drift: Drift) -> dict | None:
         """A drift past its threshold as the alert explains it: which share, since when, then and now."""
-        if drift.ratio < 1.0 or drift.mentions <= 0:
+        if drift.mentions <= 0 or drift.nats / math.log(10.0) < self.config.share_surprise:
             return None
         base_neg, base_pos, _ = self._baseline_shares()
         since = _start_of(drift.since_index, self.config.bucket_seconds, self._like)

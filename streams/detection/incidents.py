@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-
-_LN10 = math.log(10.0)
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,9 +40,9 @@ class Evidence:
     reach_ratio: float
     crisis: float = 0.0  # best volume + negative-share evidence of a window that makes a crisis, else 0
     opportunity: float = 0.0  # the same for a positive surge with no negative shift
-    drift: float = 0.0  # negative-share CUSUM over its threshold (>= 1: a slow-burn drift)
-    drift_up: float = 0.0  # the same for the positive share
-    drift_nats: float = 0.0  # the strongest drift CUSUM itself (log-likelihood ratio, nats)
+    drift: float = 0.0  # evidence (-log10 units) of a negative-share drift that opens a crisis, else 0
+    drift_up: float = 0.0  # the same for a positive-share drift (an opportunity)
+    drifting: bool = False  # a drift statistic is past its threshold (not calm)
     watch: float = 0.0  # most-reached negative mention over the brand's records (>= 1: a watch)
     watch_reach_ratio: float = 0.0  # that mention's reach over the brand's typical reach per mention
 
@@ -66,12 +64,12 @@ def classify(ev: Evidence) -> tuple[str | None, float]:
         return None, 0.0
     if ev.crisis:
         return "crisis", severity(ev.crisis, ev)
-    if ev.drift >= 1.0:
-        return "crisis", severity(ev.drift_nats / _LN10, ev)
+    if ev.drift:
+        return "crisis", severity(ev.drift, ev)
     if ev.opportunity:
         return "opportunity", severity(ev.opportunity, ev)
-    if ev.drift_up >= 1.0 and ev.drift < 0.5:
-        return "opportunity", severity(ev.drift_nats / _LN10, ev)
+    if ev.drift_up:
+        return "opportunity", severity(ev.drift_up, ev)
     if ev.watch >= 1.0:
         return "watch", round(math.log10(max(ev.watch_reach_ratio, 1.0)), 3)
     return None, 0.0
@@ -110,7 +108,7 @@ class IncidentLifecycle:
         # Calm: the last hour's volume is back to usual (longer windows lag), no share shift is strong enough
         # to open a crisis on its own (a milder lasting shift must not keep an incident open for ever) and no
         # drift is back past its threshold (the detector restarts a drift's statistic while incidents are open).
-        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise and max(ev.drift, ev.drift_up) < 1.0:
+        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise and not ev.drifting:
             incident["calm"] += 1
             return self.close(s, index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
         incident["calm"] = 0

@@ -54,6 +54,8 @@ class ToneDrift:
             state.update(
                 # per direction: decayed sums of weight * rho estimate and of weight (see learn)
                 moments={d: [0.0, 0.0] for d in DIRECTIONS},
+                # per direction and UTC hour: decayed sums of (hits - n * overall share) and of n
+                hourly={d: [[0.0, 0.0] for _ in range(24)] for d in DIRECTIONS},
                 cusum={d: [[0.0, -1, 0, 0] for _ in config.drift_shifts] for d in DIRECTIONS},
             )
 
@@ -65,6 +67,21 @@ class ToneDrift:
         learnt = weighted / weight if weight > 0 else prior
         shrunk = (weight * learnt + c.share_prior_pairs * prior) / (weight + c.share_prior_pairs)
         return max(c.rho_floor, shrunk)
+
+    def offset(self, direction: str, hour: int) -> float:
+        """How far the share at this hour of the day sits from the brand's overall share: audiences change
+        language and mood with the hour, and the model's bias differs by language. Shrunk towards 0 by a
+        prior worth ``hourly_prior_mentions`` mentions."""
+        residual, mentions = self.state["hourly"][direction][hour]
+        return residual / (mentions + self.config.hourly_prior_mentions)
+
+    def learn_hour(self, hour: int, n: int, hits: dict[str, int], overall: dict[str, float], rate: float,
+                   weight: float = 1.0) -> None:
+        """Learn the hour's offset from one bucket against the overall share (``rate``: per visit of the hour)."""
+        for direction in DIRECTIONS:
+            row = self.state["hourly"][direction][hour]
+            row[0] = row[0] * (1.0 - rate) + weight * (hits[direction] - n * overall[direction])
+            row[1] = row[1] * (1.0 - rate) + weight * n
 
     def learn(self, n: int, hits: dict[str, int], base: dict[str, float], labelled: float, rate: float,
               weight: float = 1.0) -> None:
