@@ -1,7 +1,7 @@
 """Detector scenarios with real texts and the real default model (issue 15).
 
-Streams are built from real tweets (``tests/data/umsab_texts.jsonl``: 120 per language and class from the
-UMSAB train split, Apache-2.0, see tests/data/README.md) whose *true* class follows the scenario; the
+Streams are built from real tweets (``tests/data/umsab_texts.jsonl``: the UMSAB validation split of six
+languages, 108 per language and class, Apache-2.0, see tests/data/README.md) whose *true* class follows the scenario; the
 detector sees what the default model labels them, with its own per-language bias, never the truth. Texts
 are labelled once per session. Buckets are built the way ``buckets.to_bucket`` builds them (count,
 negative, positive, reach, most-reached negative mention); the sample's launch goes through the whole
@@ -104,9 +104,13 @@ def index_of(decision) -> int:
 
 # --------------------------------------------------------------------------------------------- slow burn
 
+# A large brand: about 110 mentions per 5 minutes in the afternoon. The model turns the true +15 points into
+# about +9 (it calls some neutral and positive posts negative, and misses some negative ones), and a 3-hour
+# ramp of +9 points needs about this much volume to stand out within the three hours at no more than one
+# false alarm per brand and month (docs/detection.md has the measured rates for smaller brands).
 SLOW_BURN = {
-    "german": Brand("Nordwind Air", 10.0, {"de": 1.0}, {"de": (0.33, 0.42, 0.25)}),
-    "mixed": Brand("Lumen Bank", 10.0, {"es": 0.45, "pt": 0.35, "en": 0.2},
+    "german": Brand("Nordwind Air", 80.0, {"de": 1.0}, {"de": (0.33, 0.42, 0.25)}),
+    "mixed": Brand("Lumen Bank", 80.0, {"es": 0.45, "pt": 0.35, "en": 0.2},
                    {lang: (0.33, 0.42, 0.25) for lang in ("es", "pt", "en")}),
 }
 
@@ -177,20 +181,25 @@ def test_a_month_of_ordinary_traffic_raises_a_few_watches_per_brand_and_week(ord
 
 
 def test_a_negative_post_from_a_large_account_opens_a_watch_before_volume_moves(model_labels):
-    """Ten ordinary days, then one negative post reaching 500,000 people (the brand's posts reach ~300):
-    a watch opens in that bucket; it resolves after an hour of calm, and a crisis that follows still opens."""
-    rng = np.random.default_rng(4)
+    """Ten ordinary days, then one negative post reaching 500,000 people (the brand's mentions reach about
+    800 each): a watch opens in that bucket and resolves after an hour of calm. The same stream without
+    the post has no watch that day, and neither has anything else opening."""
     brand = ORDINARY[2]
     n = 10 * PER_DAY + 12 * 12
-    history = buckets_for(rng, brand, model_labels, n)
-    post = history[-1]
-    history[-1] = Bucket(post.start, post.count + 1, post.negative + 1, post.positive, post.reach + 500_000, 500_000.0)
-    after = buckets_for(rng, brand, model_labels, 24, first=n)
-    decisions = run(history + after, brand.name)
-    watch = [d for d in decisions if d.kind == "watch"]
-    assert [(d.event, index_of(d)) for d in watch][:1] == [("opened", n - 1)]
-    assert watch[-1].event == "resolved" and watch[0].severity > 2
-    assert not [d for d in decisions if d.kind != "watch" and index_of(d) >= n - 12]
+
+    def stream(post: bool) -> list:
+        rng = np.random.default_rng(5)
+        buckets = buckets_for(rng, brand, model_labels, n + 24)
+        if post:
+            b = buckets[n - 1]
+            buckets[n - 1] = Bucket(b.start, b.count + 1, b.negative + 1, b.positive, b.reach + 500_000, 500_000.0)
+        return run(buckets, brand.name)
+
+    assert not [d for d in stream(post=False) if index_of(d) >= n - PER_DAY]
+    decisions = stream(post=True)
+    assert [(d.kind, d.event, index_of(d)) for d in decisions if index_of(d) >= n - PER_DAY] == [
+        ("watch", "opened", n - 1), ("watch", "resolved", n - 1 + 12)]
+    assert decisions[-2].severity > 2 and decisions[-2].reach >= 500_000
 
 
 # ---------------------------------------------------------------------------------------------- launch

@@ -55,6 +55,7 @@ def build_explanation(decision: Decision, digests: list[BucketDigest], baseline:
         "most_negative": merged.most_negative,
         "languages": by_count(merged.languages),
         "sources": by_count(merged.sources),
+        **({"drift": decision.drift} if decision.drift else {}),
     }
 
 
@@ -92,6 +93,7 @@ def decision_record(decision: Decision, brand: str, bucket_seconds: int, at: str
         "brand": brand,
         "bucket_seconds": bucket_seconds,
         **{name: getattr(decision, name) for name in DECISION_NUMBERS},
+        **({"drift": decision.drift} if decision.drift else {}),
     }
 
 
