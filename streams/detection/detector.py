@@ -510,7 +510,7 @@ class BrandDetector:
         rho is at most the prior's: a rho learnt from a few hundred small buckets is noisy, and a window test
         must not be blunter than it was with a fixed concentration (the drift test takes the learnt rho as it
         is). Capped by the labelled mentions behind the baseline share, whose own uncertainty it also carries."""
-        rho = min(self.tone.rho(direction), 1.0 / (self.config.share_concentration + 1.0))
+        rho = self.tone.rho(direction, capped=True)
         pooled = n * (n - 1) / (rho * pairs) - 1.0 if pairs > 0 else math.inf
         return max(1.0, min(pooled, labelled + 3.0))
 
@@ -595,7 +595,7 @@ class BrandDetector:
             opportunity=opportunity,
             drift=drift.get("negative", 0.0),
             drift_up=drift.get("positive", 0.0),
-            drifting=any(self.tone.strongest(d).ratio >= 1.0 for d in DIRECTIONS),
+            drifting=sentiment_known and any(self.tone.strongest(d).ratio >= 1.0 for d in DIRECTIONS),
             watch=watch,
             watch_reach_ratio=bucket.negative_reach / per_mention if per_mention > 0 else 0.0,
         )

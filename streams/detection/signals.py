@@ -59,14 +59,16 @@ class ToneDrift:
                 cusum={d: [[0.0, -1, 0, 0] for _ in config.drift_shifts] for d in DIRECTIONS},
             )
 
-    def rho(self, direction: str) -> float:
-        """The brand's intra-bucket label correlation for a direction: learnt, shrunk to the prior."""
+    def rho(self, direction: str, capped: bool = False) -> float:
+        """The brand's intra-bucket label correlation for a direction: learnt, shrunk to the prior; ``capped``:
+        at most the prior (days of small buckets estimate rho noisily, and the tests must not be blunter than
+        with the prior alone)."""
         c = self.config
         weighted, weight = self.state["moments"][direction]
         prior = 1.0 / (c.share_concentration + 1.0)
         learnt = weighted / weight if weight > 0 else prior
         shrunk = (weight * learnt + c.share_prior_pairs * prior) / (weight + c.share_prior_pairs)
-        return max(c.rho_floor, shrunk)
+        return max(c.rho_floor, min(shrunk, prior) if capped else shrunk)
 
     def offset(self, direction: str, hour: int) -> float:
         """How far the share at this hour of the day sits from the brand's overall share: audiences change
@@ -112,7 +114,7 @@ class ToneDrift:
             return
         for direction in DIRECTIONS:
             p0 = min(max(base[direction], 1e-3), 0.95)
-            inflation = 1.0 + (n - 1) * self.rho(direction) + n / max(labelled, 1.0)
+            inflation = 1.0 + (n - 1) * self.rho(direction, capped=True) + n / max(labelled, 1.0)
             k = hits[direction]
             for shift, row in zip(self.config.drift_shifts, self.state["cusum"][direction]):
                 p1 = min(p0 + shift, 0.99)
