@@ -30,6 +30,10 @@ cautious dispersion keeps the volume test alone mild. Unknown sentiment (None) c
 volume decides alone, and then must also beat the brand's own routine bursts (its largest burst at that
 window over the last ``budget_memory_days``, in units of its typical window), which keeps bursty brands
 from paging the team for what they do every week. A sustained shift is not a burst, so it opens without that budget.
+
+Two more signals keep their own state (``signals.py``, docs/detection.md): the tone drift (hours of a rising
+negative or positive share, a crisis or an opportunity even without a burst) and the reach watch (a negative
+mention reaching far more people than the brand's usually do: a ``watch``).
 """
 
 from __future__ import annotations
@@ -306,8 +310,8 @@ class BrandDetector:
 
     @property
     def open_incident_kind(self) -> str | None:
-        """Kind of the incident open now (crisis | opportunity), None when calm: for gauges."""
-        return self.state.incident["kind"] if self.state.incident else None  # or watch
+        """Kind of the incident open now (crisis | opportunity | watch), None when calm: for gauges."""
+        return self.state.incident["kind"] if self.state.incident else None
 
     @property
     def confidence(self) -> float:
