@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
+from streams.detection.detector import BrandDetector, Bucket, Decision, DetectorConfig
 from streams.detection.incidents import incident_id_for
 from streams.detection.offline import run_detect
 from streams.detection.tails import count_surprise, share_surprise
@@ -522,3 +522,42 @@ def test_run_detect_is_fast_on_16k_rows(tmp_path):
     began = time.perf_counter()
     assert run_detect(tmp_path / "big.csv", io.StringIO(), CONFIG) == 0
     assert time.perf_counter() - began < 5.0
+
+
+def test_the_most_reached_negative_mention_reaches_the_detector_through_the_digest():
+    from streams.detection.buckets import to_bucket
+    from streams.detection.digest import BucketDigest
+
+    digest = BucketDigest()
+    for i, (label, followers) in enumerate([("negative", 900), ("positive", 50_000), ("negative", 12_000)]):
+        digest.add({"id": str(i), "text": "x", "author": {"followers": followers},
+                    "sentiment": {"label": label, "score": 0.9}})
+    assert to_bucket(0, digest).negative_reach == 12_000.0
+    assert BucketDigest.from_dict(digest.to_dict()).negative_reach == 12_000.0
+    assert to_bucket(0, BucketDigest().merge(digest)).negative_reach == 12_000.0
+
+
+def test_a_version_2_state_loads_with_fresh_drift_and_watch():
+    rng = np.random.default_rng(8)
+    buckets = make_buckets(rng, counts_for(rng, np.full(400, 10.0)), 0.2)
+    detector = BrandDetector(CONFIG, brand="acme")
+    for b in buckets[:300]:
+        detector.update(b)
+    old = {k: v for k, v in detector.to_state().items() if k not in {"tone", "watch"}} | {"version": 2}
+    restored = BrandDetector(CONFIG, old, brand="acme")
+    assert restored.tone.strongest("negative").nats == 0.0 and restored.watch.state["records"] == []
+    assert [d for b in buckets[300:] for d in restored.update(b)] == []
+
+
+def test_a_drift_and_a_watch_are_valid_alerts():
+    from streams.contracts import validation_errors
+    from streams.detection.alert import Alert, alert_event, build_explanation
+    from streams.detection.digest import TermBaseline
+
+    drift = {"share": "negative", "since": "2026-03-02T13:00:00+00:00", "share_then": 0.37, "share_now": 0.46,
+             "mentions": 2400}
+    for kind, extra in (("crisis", {"drift": drift}), ("watch", {})):
+        d = Decision("opened", kind, "inc-1", 1, START, START, 4.5, 90, 80.0, 1.125, 0.46, 0.37, 5e5, 7e4, **extra)
+        explanation = build_explanation(d, [], TermBaseline())
+        assert explanation.get("drift") == extra.get("drift")
+        assert validation_errors("alert", alert_event(Alert("acme", d, explanation), 300, START)) == []

@@ -20,7 +20,8 @@ from .channels import CHANNELS
 from .channels.base import RouteConfigError, config_number
 from .render import LANGUAGES
 
-KINDS = ("crisis", "opportunity")
+KINDS = ("crisis", "opportunity", "watch")
+DEFAULT_KINDS = ("crisis", "opportunity")  # a watch (reach-led heads-up) goes only to routes that ask for it
 EVENTS = ("opened", "updated", "resolved")
 ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a metric label: short and bounded
 ENV_WEBHOOK_ROUTE = "webhook"
@@ -35,7 +36,7 @@ class Route:
     target: Any  # the channel's target, e.g. WebhookTarget; its secrets are repr=False
     brands: frozenset[str] | None = None  # None: every brand
     min_severity: float = 0.0
-    kinds: frozenset[str] = frozenset(KINDS)
+    kinds: frozenset[str] = frozenset(DEFAULT_KINDS)
     events: frozenset[str] = frozenset(EVENTS)
     language: str = "en"
     rate_per_second: float = 1.0
@@ -99,7 +100,7 @@ def parse_route(spec: Any, environ: Mapping[str, str]) -> Route:
         target=channel.parse_target(name, spec, environ),
         brands=_brands(name, spec.get("brands", "*")),
         min_severity=config_number(name, "min_severity", spec.get("min_severity", 0.0), positive=False),
-        kinds=_choices(name, "kinds", spec.get("kinds", list(KINDS)), KINDS),
+        kinds=_choices(name, "kinds", spec.get("kinds", list(DEFAULT_KINDS)), KINDS),
         events=_choices(name, "events", spec.get("events", list(EVENTS)), EVENTS),
         language=language,
         rate_per_second=config_number(

@@ -56,6 +56,7 @@ def build_explanation(decision: Decision, digests: list[BucketDigest], baseline:
         "most_negative": merged.most_negative,
         "languages": by_count(merged.languages),
         "sources": by_count(merged.sources),
+        **({"drift": decision.drift} if decision.drift else {}),
     }
 
 
@@ -101,6 +102,7 @@ def decision_record(decision: Decision, brand: str, bucket_seconds: int, at: str
         "brand": brand,
         "bucket_seconds": bucket_seconds,
         **{name: getattr(decision, name) for name in DECISION_NUMBERS},
+        **({"drift": decision.drift} if decision.drift else {}),
     }
 
 

@@ -73,6 +73,7 @@ def to_bucket(start: int, digest: BucketDigest) -> Bucket:
         negative=None if unknown else digest.negative,
         positive=None if unknown else digest.positive,
         reach=float(digest.reach),
+        negative_reach=float(digest.negative_reach),
     )
 
 

@@ -30,6 +30,10 @@ cautious dispersion keeps the volume test alone mild. Unknown sentiment (None) c
 volume decides alone, and then must also beat the brand's own routine bursts (its largest burst at that
 window over the last ``budget_memory_days``, in units of its typical window), which keeps bursty brands
 from paging the team for what they do every week. A sustained shift is not a burst, so it opens without that budget.
+
+Two more signals keep their own state (``signals.py``, docs/detection.md): the tone drift (hours of a rising
+negative or positive share, a crisis or an opportunity even without a burst) and the reach watch (a negative
+mention reaching far more people than the brand's usually do: a ``watch``).
 """
 
 from __future__ import annotations
@@ -41,23 +45,28 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from .incidents import Evidence, IncidentLifecycle
+from .signals import DIRECTIONS, Drift, ReachWatch, ToneDrift
 from .tails import count_surprise, share_surprise
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 2  # 2 added the sustained-shift statistic; version 1 states load with it at zero
+# 2 added the sustained-shift statistic, 3 the tone drift and reach watch (signals.py); older states load
+# with them fresh.
+STATE_VERSION = 3
 _COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of DetectorState.recent
 
 
 @dataclass(frozen=True)
 class Bucket:
-    """One brand's mentions in one time bucket. ``negative``/``positive`` None: sentiment unknown."""
+    """One brand's mentions in one time bucket. ``negative``/``positive`` None: sentiment unknown.
+    ``negative_reach``: the reach of the bucket's most-reached negative mention (0: none)."""
 
     start: datetime
     count: int
     negative: int | None = 0
     positive: int | None = 0
     reach: float = 0.0
+    negative_reach: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,23 @@ class DetectorConfig:
     shift_clip: float = 3.0
     shift_threshold: float = 60.0
     share_pool_min: int = 20  # pool buckets until this many labelled mentions back the share test
-    share_concentration: float = 100.0  # beta-binomial: how stable the brand's share is bucket to bucket
+    # How stable the brand's share is bucket to bucket: rho, the correlation of two labels in one bucket
+    # (beta-binomial), learnt from the brand's own buckets (signals.ToneDrift) and shrunk to the prior
+    # 1 / (share_concentration + 1), which weighs like share_prior_pairs pairs of mentions in one bucket.
+    share_concentration: float = 100.0
+    share_prior_pairs: float = 3_000.0
+    rho_floor: float = 1e-4
+    # Slow-burn tone shifts: Bernoulli CUSUMs of the share against baseline + each shift (small shifts
+    # build over hours, large ones within the hour); drift_threshold (nats) opens an incident. Chosen for
+    # no alarm over 30 days of five ordinary brands (tests/test_scenarios.py) with a 3-hour +15-point
+    # slow burn still caught.
+    drift_shifts: tuple[float, ...] = (0.06, 0.12)
+    hourly_prior_mentions: float = 200.0  # the share's hour-of-day offsets start at 0, worth this many mentions
+    drift_threshold: float = 10.0
+    # Reach watch: a negative mention beating the brand's daily records of the last watch_memory_days days
+    # and watch_reach_ratio times its typical reach per mention opens a ``watch``.
+    watch_memory_days: int = 7
+    watch_reach_ratio: float = 20.0
     # Lifecycle.
     calm_s: float = 3_600.0  # resolve after this long without evidence
     share_freeze_s: float = 86_400.0  # a crisis tone lasting longer than this becomes the new baseline
@@ -137,6 +162,8 @@ class Decision:
     reach: float
     baseline_reach: float
     confidence: float = 1.0
+    # A tone drift behind the event: direction, since (bucket start), share_then (baseline), share_now.
+    drift: dict | None = None
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -234,6 +261,8 @@ class DetectorState:
     cooldown_until: int = -1
     last_peak: float = 0.0
     shift: float = 0.0  # one-sided CUSUM of standardised residuals (see _track_shift)
+    tone: dict = field(default_factory=dict)  # signals.ToneDrift's state
+    watch: dict = field(default_factory=dict)  # signals.ReachWatch's state
 
 
 class BrandDetector:
@@ -250,6 +279,7 @@ class BrandDetector:
         self._weekly_rate = _rate(config.weekly_half_life_s / 7.0, b)
         self._disp_rate = _rate(config.dispersion_half_life_s, b)
         self._share_rate = _rate(config.share_half_life_s, b)
+        self._hour_rate = _rate(config.daily_half_life_s / 24.0, b)  # per visit of an hour: a week's half-life
         self._per_hour = max(1, round(3_600 / b))
         self._per_day = max(1, round(86_400 / b))
         self._prior_buckets = config.alpha_prior_weight_s / b
@@ -260,10 +290,13 @@ class BrandDetector:
         self._keep = max(self._windows[-1], 12)
         self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
         self._like = datetime(1970, 1, 1, tzinfo=UTC)
+        self._hour = 0  # UTC hour of the bucket being judged (the share's hour-of-day offset)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
         self.state = DetectorState(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
         if state is not None:
             self._restore(state)
+        self.tone = ToneDrift(config, self.state.tone)
+        self.watch = ReachWatch(config, self.state.watch)
 
     # ------------------------------------------------------------------------------------ state I/O
 
@@ -273,7 +306,7 @@ class BrandDetector:
                 **{name: _json_copy(value) for name, value in vars(self.state).items()}}
 
     def _restore(self, state: dict) -> None:
-        if state.get("version") not in (1, STATE_VERSION):
+        if state.get("version") not in (1, 2, STATE_VERSION):
             raise ValueError(f"unsupported detector state version {state.get('version')!r}")
         if state.get("windows") != self._windows:
             raise ValueError(f"detector state was built for windows {state.get('windows')}, config has {self._windows}")
@@ -288,7 +321,7 @@ class BrandDetector:
 
     @property
     def open_incident_kind(self) -> str | None:
-        """Kind of the incident open now (crisis | opportunity), None when calm: for gauges."""
+        """Kind of the incident open now (crisis | opportunity | watch), None when calm: for gauges."""
         return self.state.incident["kind"] if self.state.incident else None
 
     def chart_band(self, z: float = 2.0) -> tuple[float, float, float, float] | None:
@@ -511,6 +544,12 @@ class BrandDetector:
         if learn_share and bucket.negative is not None and bucket.count > 0:
             # Weighted like the winsorised count: a surge's mentions cannot outvote days of ordinary ones.
             weight = min(1.0, winsorised / bucket.count)
+            base_neg, base_pos, labelled = self._baseline_shares()
+            hits = {"negative": bucket.negative, "positive": bucket.positive or 0}
+            self.tone.learn(bucket.count, hits, {"negative": base_neg, "positive": base_pos}, labelled, q, weight**2)
+            overall_neg, overall_pos, _ = self._baseline_shares(overall=True)
+            self.tone.learn_hour(self._hour, bucket.count, hits, {"negative": overall_neg, "positive": overall_pos},
+                                 self._hour_rate, weight)
             s.neg_sum = s.neg_sum * (1 - q) + weight * bucket.negative
             s.pos_sum = s.pos_sum * (1 - q) + weight * (bucket.positive or 0)
             s.labelled_sum = s.labelled_sum * (1 - q) + weight * bucket.count
@@ -565,10 +604,15 @@ class BrandDetector:
             profile[:] = [f / mean for f in profile]
             s.level *= mean
 
-    def _baseline_shares(self) -> tuple[float, float, float]:
-        """(negative share, positive share, labelled weight), with a weak prior for a brand seen briefly."""
+    def _baseline_shares(self, overall: bool = False) -> tuple[float, float, float]:
+        """(negative share, positive share, labelled weight) at the hour of the bucket being judged, with a
+        weak prior for a brand seen briefly; ``overall``: whatever the hour."""
         s = self.state
-        return (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0), s.labelled_sum
+        neg, pos = (s.neg_sum + 0.5) / (s.labelled_sum + 3.0), (s.pos_sum + 0.5) / (s.labelled_sum + 3.0)
+        if not overall:
+            neg = min(max(neg + self.tone.offset("negative", self._hour), 0.005), 0.995)
+            pos = min(max(pos + self.tone.offset("positive", self._hour), 0.005), 0.995)
+        return neg, pos, s.labelled_sum
 
     def _volume_thresholds(self) -> list[float]:
         """Per window, the burst size that volume alone must beat: the brand's largest burst at that window
@@ -580,24 +624,36 @@ class BrandDetector:
             self._thresholds = [max([0.0] + [day[slot] for day in recent]) for slot in range(len(self._windows))]
         return self._thresholds
 
-    def _tone(self, span: int) -> tuple[int, int, int]:
-        """(mentions, negative, positive) behind the last ``span`` buckets (callers cap it at calm_s, so that a
-        past burst cannot keep the tone "up" for hours), and further back until share_pool_min labelled
-        mentions make a share test meaningful. Stops at a bucket of unknown sentiment."""
-        n = k_neg = k_pos = 0
+    def _tone(self, span: int) -> tuple[int, int, int, int]:
+        """(mentions, negative, positive, pairs) behind the last ``span`` buckets (callers cap it at calm_s, so
+        that a past burst cannot keep the tone "up" for hours), and further back until share_pool_min labelled
+        mentions make a share test meaningful. Stops at a bucket of unknown sentiment. ``pairs``: pairs of
+        mentions in one bucket, the pairs whose labels are correlated (see _concentration)."""
+        n = k_neg = k_pos = pairs = 0
         for i, row in enumerate(reversed(self.state.recent), start=1):
             if row[_COUNT] == 0:
                 continue  # an empty bucket says nothing about the share
             if row[_NEGATIVE] < 0:
                 break
             n += int(row[_COUNT])
+            pairs += int(row[_COUNT]) * (int(row[_COUNT]) - 1)
             k_neg += int(row[_NEGATIVE])
             k_pos += int(row[_POSITIVE])
             if i >= span and n >= self.config.share_pool_min:
                 break
-        return n, k_neg, k_pos
+        return n, k_neg, k_pos, pairs
 
-    def _evidence(self, bucket: Bucket, spread: _Spread) -> Evidence:
+    def _concentration(self, direction: str, n: int, pairs: int, labelled: float) -> float:
+        """The beta-binomial concentration whose variance for n pooled mentions matches independent buckets
+        with the brand's own rho: n p q (1 + (n - 1) / (c + 1)) = sum over buckets of n_j p q (1 + (n_j - 1) rho).
+        rho is at most the prior's: a rho learnt from a few hundred small buckets is noisy, and a window test
+        must not be blunter than it was with a fixed concentration (the drift test takes the learnt rho as it
+        is). Capped by the labelled mentions behind the baseline share, whose own uncertainty it also carries."""
+        rho = self.tone.rho(direction, capped=True)
+        pooled = n * (n - 1) / (rho * pairs) - 1.0 if pairs > 0 else math.inf
+        return max(1.0, min(pooled, labelled + 3.0))
+
+    def _evidence(self, bucket: Bucket, spread: _Spread, watch: float) -> Evidence:
         """Volume per window; with sentiment known, the tone of the same window's mentions next to it.
 
         Volume and tone are judged together, window by window: a surge whose own mentions turn negative
@@ -609,7 +665,6 @@ class BrandDetector:
         thresholds = self._volume_thresholds()
         sentiment_known = bucket.count == 0 or bucket.negative is not None
         base_neg, base_pos, labelled = self._baseline_shares()
-        concentration = min(c.share_concentration, labelled + 3.0)
         joint = c.open_surprise + c.share_surprise
         tones: dict[int, tuple[int, int, float, float]] = {}  # span -> (mentions, negatives, surprises -, +)
 
@@ -617,9 +672,10 @@ class BrandDetector:
             """The share tests on the mentions behind ``window``; windows longer than calm_s share one pool."""
             span = min(window, self._calm_buckets)
             if span not in tones:
-                n, k_neg, k_pos = self._tone(span)
-                neg = share_surprise(k_neg, n, base_neg, concentration)
-                tones[span] = (n, k_neg, neg, share_surprise(k_pos, n, base_pos, concentration))
+                n, k_neg, k_pos, pairs = self._tone(span)
+                neg = share_surprise(k_neg, n, base_neg, self._concentration("negative", n, pairs, labelled))
+                pos = share_surprise(k_pos, n, base_pos, self._concentration("positive", n, pairs, labelled))
+                tones[span] = (n, k_neg, neg, pos)
             return tones[span]
 
         volume, beyond, recent_volume = 0.0, False, 0.0
@@ -662,6 +718,7 @@ class BrandDetector:
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
         mu = s.recent[-1][_EXPECTED]
         reach_ratio = bucket.reach / (mu * per_mention) if per_mention > 0 and mu > 0 else 1.0
+        drift = {d: self._drift_evidence(d, volume) for d in DIRECTIONS} if sentiment_known else {}
         return Evidence(
             volume=volume,
             recent_volume=recent_volume,
@@ -675,12 +732,18 @@ class BrandDetector:
             reach_ratio=reach_ratio,
             crisis=crisis,
             opportunity=opportunity,
+            drift=drift.get("negative", 0.0),
+            drift_up=drift.get("positive", 0.0),
+            drifting=sentiment_known and any(self.tone.strongest(d).ratio >= 1.0 for d in DIRECTIONS),
+            watch=watch,
+            watch_reach_ratio=bucket.negative_reach / per_mention if per_mention > 0 else 0.0,
         )
 
     # -------------------------------------------------------------------------------- lifecycle
 
     def _step(self, index: int, bucket: Bucket) -> list[Decision]:
         s = self.state
+        self._hour = (index * self.config.bucket_seconds // 3_600) % 24
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
         alphas = [self._alpha(slot) for slot in range(len(self._windows))]
@@ -694,12 +757,16 @@ class BrandDetector:
         spread = _Spread(alphas, self._window_sums())
         self._roll_day(index)
         self._track_shift(x, mu, spread)
+        watch = self._track_signals(index, bucket)
         decisions: list[Decision] = []
         if s.seen >= self._warmup_buckets or s.incident is not None:
-            ev = self._evidence(bucket, spread)
+            ev = self._evidence(bucket, spread, watch)
             decisions = self.lifecycle.step(s, index, bucket, ev)
         if s.incident is not None:  # a shift is reported once; the statistic restarts after the incident
             s.shift = 0.0
+            for direction in DIRECTIONS:  # a drift too: while it lasts, it is back past its threshold in hours
+                if self.tone.strongest(direction).ratio >= 1.0:
+                    self.tone.reset(direction)
         # The tone of a crisis is not learnt (it must not become its own baseline) unless it lasts longer
         # than share_freeze_s: then it is the brand's new normal.
         incident = s.incident
@@ -720,6 +787,32 @@ class BrandDetector:
         sd = math.sqrt(max(mu, 1.0) + spread.alphas[0] * mu * self._size(1))
         residual = min((x - mu) / sd, c.shift_clip)
         self.state.shift = max(0.0, self.state.shift + residual - c.shift_drift)
+
+    def _drift_evidence(self, direction: str, volume: float) -> float:
+        """The tone drift's evidence in -log10 units (its CUSUM / ln 10) when it opens an incident, else 0.
+        Alone it must pass drift_threshold; with the volume up too (``volume``: the best window's surprise)
+        it is judged like a window's share test, with the volume: at least share_surprise, and the two
+        adding up to open_surprise + share_surprise. A slow burn usually brings more mentions, and the two
+        together are evidence sooner than either."""
+        c = self.config
+        drift = self.tone.strongest(direction)
+        evidence = drift.nats / math.log(10.0)
+        if drift.ratio >= 1.0:
+            return evidence + volume
+        if evidence >= c.share_surprise and evidence + volume >= c.open_surprise + c.share_surprise:
+            return evidence + volume
+        return 0.0
+
+    def _track_signals(self, index: int, bucket: Bucket) -> float:
+        """Step the tone drift (once the baseline share has some history) and the reach watch; returns the
+        watch strength (signals.ReachWatch.update)."""
+        s = self.state
+        base_neg, base_pos, labelled = self._baseline_shares()
+        if bucket.negative is not None and bucket.count > 0 and labelled >= self.config.share_pool_min:
+            hits = {"negative": bucket.negative, "positive": bucket.positive or 0}
+            self.tone.update(index, bucket.count, hits, {"negative": base_neg, "positive": base_pos}, labelled)
+        per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
+        return self.watch.update(index // self._per_day, bucket.negative_reach, per_mention)
 
     def _roll_day(self, index: int) -> None:
         s = self.state
@@ -742,6 +835,9 @@ class BrandDetector:
         else:
             observed, expected = ev.observed, ev.expected
         bucket_expected = self.last_expected if s.recent else expected
+        drift = None
+        if ev is not None and event != "resolved" and incident["kind"] in ("crisis", "opportunity"):
+            drift = self._drift_explained(self.tone.strongest("negative" if incident["kind"] == "crisis" else "positive"))
         return Decision(
             event=event,
             kind=incident["kind"],
@@ -758,4 +854,19 @@ class BrandDetector:
             reach=float(bucket.reach),
             baseline_reach=round(bucket_expected * per_mention, 3),
             confidence=round(self.confidence, 3),
+            drift=drift,
         )
+
+    def _drift_explained(self, drift: Drift) -> dict | None:
+        """A drift past its threshold as the alert explains it: which share, since when, then and now."""
+        if drift.mentions <= 0 or drift.nats / math.log(10.0) < self.config.share_surprise:
+            return None
+        base_neg, base_pos, _ = self._baseline_shares()
+        since = _start_of(drift.since_index, self.config.bucket_seconds, self._like)
+        return {
+            "share": drift.direction,
+            "since": since.isoformat(),
+            "share_then": round(base_neg if drift.direction == "negative" else base_pos, 4),
+            "share_now": round(drift.hits / drift.mentions, 4),
+            "mentions": drift.mentions,
+        }

@@ -175,6 +175,7 @@ class BucketDigest:
         self.neutral = 0
         self.positive = 0
         self.reach = 0.0
+        self.negative_reach = 0.0  # the most-reached negative mention's reach (the detector's reach watch)
         self.languages: dict[str, int] = {}
         self.sources: dict[str, int] = {}
         self.terms: dict[str, list[int]] = {}
@@ -207,6 +208,7 @@ class BucketDigest:
         self.most_reached = _top_samples([*self.most_reached, sample], _most_reached_key)
         if label == "negative":
             self.most_negative = _top_samples([*self.most_negative, sample], _most_negative_key)
+            self.negative_reach = max(self.negative_reach, sample["reach"])
 
     def _count_term(self, term: str) -> None:
         entry = self.terms.get(term)
@@ -248,6 +250,7 @@ class BucketDigest:
         self.neutral += other.neutral
         self.positive += other.positive
         self.reach += other.reach
+        self.negative_reach = max(self.negative_reach, other.negative_reach)
         for key, amount in other.languages.items():
             _bump(self.languages, key, amount)
         for key, amount in other.sources.items():
@@ -281,6 +284,7 @@ class BucketDigest:
             "neutral": self.neutral,
             "positive": self.positive,
             "reach": self.reach,
+            "negative_reach": self.negative_reach,
             "languages": by_count(self.languages),
             "sources": by_count(self.sources),
             "terms": {term: list(self.terms[term]) for term in sorted(self.terms, key=lambda t: (-self.terms[t][0], t))},
@@ -300,6 +304,7 @@ class BucketDigest:
         digest.neutral = int(data["neutral"])
         digest.positive = int(data["positive"])
         digest.reach = float(data["reach"])
+        digest.negative_reach = float(data.get("negative_reach", 0.0))  # absent from states saved before it
         digest.languages = dict(data["languages"])
         digest.sources = dict(data["sources"])
         digest.terms = {term: [int(count), int(error)] for term, (count, error) in data["terms"].items()}

@@ -40,6 +40,11 @@ class Evidence:
     reach_ratio: float
     crisis: float = 0.0  # best volume + negative-share evidence of a window that makes a crisis, else 0
     opportunity: float = 0.0  # the same for a positive surge with no negative shift
+    drift: float = 0.0  # evidence (-log10 units) of a negative-share drift that opens a crisis, else 0
+    drift_up: float = 0.0  # the same for a positive-share drift (an opportunity)
+    drifting: bool = False  # a drift statistic is past its threshold (not calm)
+    watch: float = 0.0  # most-reached negative mention over the brand's records (>= 1: a watch)
+    watch_reach_ratio: float = 0.0  # that mention's reach over the brand's typical reach per mention
 
 
 def classify(ev: Evidence) -> tuple[str | None, float]:
@@ -49,7 +54,9 @@ def classify(ev: Evidence) -> tuple[str | None, float]:
     bursts, or be a sustained shift. With sentiment known, a window whose surge and shift in tone add up
     (see _evidence) opens a crisis (negative share up) or an opportunity (positive share up, negative
     not); so does a sharply negative share on steady volume. A surge with the usual tone is buzz and
-    raises nothing.
+    raises nothing. A tone drift (hours of a higher negative or positive share, see signals.ToneDrift) opens
+    a crisis or an opportunity with severity in the same -log10 units; a negative mention reaching far more
+    people than the brand's usually do opens a ``watch``: a heads-up, weaker than either.
     """
     if not ev.sentiment_known:
         if ev.beyond_routine or ev.shifted:
@@ -57,8 +64,14 @@ def classify(ev: Evidence) -> tuple[str | None, float]:
         return None, 0.0
     if ev.crisis:
         return "crisis", severity(ev.crisis, ev)
+    if ev.drift:
+        return "crisis", severity(ev.drift, ev)
     if ev.opportunity:
         return "opportunity", severity(ev.opportunity, ev)
+    if ev.drift_up:
+        return "opportunity", severity(ev.drift_up, ev)
+    if ev.watch >= 1.0:
+        return "watch", round(math.log10(max(ev.watch_reach_ratio, 1.0)), 3)
     return None, 0.0
 
 def severity(evidence: float, ev: Evidence) -> float:
@@ -88,13 +101,14 @@ class IncidentLifecycle:
             if kind is None or (index <= s.cooldown_until and severity < 2.0 * s.last_peak):
                 return []
             return [self.open(s, index, bucket, ev, kind, severity)]
-        if kind == "crisis" and incident["kind"] != "crisis":
-            # Buzz that turns negative: close the opportunity, open the crisis.
+        if (kind == "crisis" and incident["kind"] != "crisis") or (kind == "opportunity" and incident["kind"] == "watch"):
+            # Buzz that turns negative, a watched post that the volume or the tone follows: close, open this.
             return self.close(s, index, bucket, ev) + [self.open(s, index, bucket, ev, kind, severity)]
         incident["peak"] = max(incident["peak"], severity)
-        # Calm: the last hour's volume is back to usual (longer windows lag) and no share shift is strong
-        # enough to open a crisis on its own (a milder lasting shift must not keep an incident open for ever).
-        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise:
+        # Calm: the last hour's volume is back to usual (longer windows lag), no share shift is strong enough
+        # to open a crisis on its own (a milder lasting shift must not keep an incident open for ever) and no
+        # drift is back past its threshold (the detector restarts a drift's statistic while incidents are open).
+        if ev.recent_volume < c.calm_surprise and ev.negative < c.open_surprise and not ev.drifting:
             incident["calm"] += 1
             return self.close(s, index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
         incident["calm"] = 0
@@ -117,11 +131,13 @@ class IncidentLifecycle:
         return self._describe("opened", index, bucket, ev, severity)
 
     def close(self, s: DetectorState, index: int, bucket: Bucket, ev: Evidence | None) -> list[Decision]:
-        """Resolve the open incident, if any, at ``bucket``; a clearly bigger one may reopen after the cooldown."""
+        """Resolve the open incident, if any, at ``bucket``; a clearly bigger one may reopen after the cooldown.
+        A watch sets no cooldown: its severity is not on the scale of crises and opportunities."""
         if s.incident is None:
             return []
         decision = self._describe("resolved", index, bucket, ev, s.incident["peak"])
-        s.last_peak = s.incident["peak"]
-        s.cooldown_until = index + self._cooldown_buckets
+        if s.incident["kind"] != "watch":
+            s.last_peak = s.incident["peak"]
+            s.cooldown_until = index + self._cooldown_buckets
         s.incident = None
         return [decision]
