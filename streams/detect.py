@@ -27,6 +27,7 @@ from .deadletter import guard, message_origin, send_to_deadletter
 from .detection.alert import Alert, alert_event
 from .detection.buckets import BucketBook, ClosedBucket, DetectTables, ahead_of_clock
 from .detection.detector import DetectorConfig
+from .detection.incidents import KINDS
 from .normalise import Rejection, dedup_key
 from .seen import SeenKeys
 from .web.timeline import timeline_point
@@ -99,7 +100,7 @@ def update_gauges(closed: ClosedBucket) -> None:
     for alert in closed.alerts:
         if alert.decision.event != "resolved":
             metrics.SEVERITY.labels(brand, alert.decision.kind).set(alert.decision.severity)
-    for kind in ("crisis", "opportunity"):
+    for kind in KINDS:
         is_open = detector.open_incident_kind == kind
         metrics.INCIDENTS_OPEN.labels(brand, kind).set(1 if is_open else 0)
         if not is_open:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..detection.incidents import KINDS
 from .channels import CHANNELS
 from .channels.base import RouteConfigError, config_number
 from .render import LANGUAGES
 
-KINDS = ("crisis", "opportunity", "watch")
 DEFAULT_KINDS = ("crisis", "opportunity")  # a watch (reach-led heads-up) goes only to routes that ask for it
 EVENTS = ("opened", "updated", "resolved")
 ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # a metric label: short and bounded

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # annotations only: the detector imports this module
     from .detector import Bucket, Decision, DetectorConfig, DetectorState
 
 
+KINDS = ("crisis", "opportunity", "watch")  # what an incident can be; a watch is a reach-led heads-up
+
+
 def incident_id_for(brand: str, kind: str, started_at: datetime) -> str:
     """Deterministic id: the same brand, kind and start always give the same incident (idempotent sinks)."""
     digest = hashlib.sha256(f"{brand}\x1f{kind}\x1f{started_at.isoformat()}".encode()).hexdigest()

@@ -16,11 +16,12 @@ from urllib.parse import quote, urlencode
 from ..alerting.render import LABELS as ALERT_LABELS
 from ..alerting.render import number, safe_url, summarise
 from ..detection.digest import clean_text, snippet
+from ..detection.incidents import KINDS
 
 WEB_LABELS: dict[str, dict[str, str]] = {
     "en": {
         "room": "Incident room", "incidents": "Incidents", "brand": "Brand", "kind": "Kind", "started": "Started",
-        "ended": "Ended", "trend": "Trend", "crisis": "crisis", "opportunity": "opportunity",
+        "ended": "Ended", "trend": "Trend", "crisis": "crisis", "opportunity": "opportunity", "watch": "watch",
         "all_brands": "all brands", "all_kinds": "all kinds", "filter": "Filter",
         "none": "No incidents open or in the last 7 days.", "chart": "Mentions per bucket",
         "observed": "observed", "expected": "expected", "band": "expected range",
@@ -31,11 +32,11 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "resolved": "resolved", "copies": "copies", "authors": "authors", "first_seen": "first seen",
         "by": "by", "reach": "reach", "no_points": "No chart points yet for this brand.",
         "json": "JSON", "brand_page": "brand page", "tick": "%b %d %H:%M", "Crisis": "Crisis",
-        "Opportunity": "Opportunity",
+        "Opportunity": "Opportunity", "Watch": "Watch",
     },
     "it": {
         "room": "Sala incidenti", "incidents": "Incidenti", "brand": "Marca", "kind": "Tipo", "started": "Inizio",
-        "ended": "Fine", "trend": "Andamento", "crisis": "crisi", "opportunity": "opportunità",
+        "ended": "Fine", "trend": "Andamento", "crisis": "crisi", "opportunity": "opportunità", "watch": "allerta",
         "all_brands": "tutte le marche", "all_kinds": "tutti i tipi", "filter": "Filtra",
         "none": "Nessun incidente aperto o negli ultimi 7 giorni.", "chart": "Menzioni per intervallo",
         "observed": "osservate", "expected": "attese", "band": "intervallo atteso",
@@ -47,6 +48,7 @@ WEB_LABELS: dict[str, dict[str, str]] = {
         "first_seen": "visto per la prima volta", "by": "da", "reach": "copertura",
         "no_points": "Ancora nessun punto del grafico per questa marca.", "json": "JSON",
         "brand_page": "pagina della marca", "tick": "%d/%m %H:%M", "Crisis": "Crisi", "Opportunity": "Opportunità",
+        "Watch": "Allerta",
     },
 }
 LANGUAGES = tuple(WEB_LABELS)
@@ -260,7 +262,7 @@ def list_page(incidents: list[dict], brands: list[str], lang: str, brand: str = 
     brand_options = "".join(f'<option value="{esc(b)}"{" selected" if b == brand else ""}>{esc(b)}</option>'
                             for b in brands)
     kind_options = "".join(f'<option value="{k}"{" selected" if k == kind else ""}>{labels[k]}</option>'
-                           for k in ("crisis", "opportunity"))
+                           for k in KINDS)
     form = (f'<form method="get" action="/"><input type="hidden" name="lang" value="{lang}">'
             f'<label>{labels["brand"]} <select name="brand"><option value="">{labels["all_brands"]}</option>'
             f'{brand_options}</select></label> <label>{labels["kind"]} <select name="kind">'

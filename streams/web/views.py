@@ -17,6 +17,7 @@ import orjson
 from faust.web import Request, Response, View
 
 from ..app import app, settings
+from ..detection.incidents import KINDS
 from ..kafka import client_options
 from .pages import brand_page, choose_language, incident_page, list_page, not_found_page
 from .room import RecordError, Room
@@ -112,7 +113,7 @@ class RoomView(View):
 
 def _list(request: Request) -> tuple:
     brand, kind = request.query.get("brand", ""), request.query.get("kind", "")
-    return brand, kind if kind in ("crisis", "opportunity") else ""
+    return brand, kind if kind in KINDS else ""
 
 
 @app.page("/")
