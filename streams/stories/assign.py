@@ -73,10 +73,10 @@ class Story:
 
 
 def _quantise(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
+    norm = float(np.sqrt(vector @ vector))
     if not norm:
         return np.zeros(vector.shape, np.int8)
-    return np.clip(np.rint(vector / norm * SCALE), -127, 127).astype(np.int8)
+    return np.rint(vector * (SCALE / norm)).astype(np.int8)  # |components| <= norm: within int8
 
 
 class BrandStories:
@@ -96,6 +96,7 @@ class BrandStories:
         self.dropped_keys = 0
         self.free = list(range(max_stories + 1))[::-1]  # free matrix rows, lowest first off the end
         self.matrix: np.ndarray | None = None  # [max_stories + 1, dim] float32 centroids / SCALE, 0 when free
+        self.by_slot: dict[int, Story] = {}
 
     # ---------------------------------------------------------------------------------------------- assign
 
@@ -142,15 +143,16 @@ class BrandStories:
     def _nearest(self, embedding: np.ndarray) -> Story | None:
         if self.matrix is None or len(embedding) != self.matrix.shape[1]:
             return None
-        similarities = self.matrix @ (_quantise(embedding).astype(np.float32) / SCALE)
+        similarities = self.matrix @ _unit(embedding)
         slot = int(np.argmax(similarities))  # first of equals: the lowest row, deterministic
         if similarities[slot] < self.threshold:
             return None
-        return next(story for story in self.stories.values() if story.slot == slot)
+        return self.by_slot[slot]
 
     def _new(self, mention_id: str, at: float) -> Story:
         story = Story(story_id(self.brand_key, mention_id), mention_id, at, at, 0, None, self.free.pop())
         self.stories[story.id] = story
+        self.by_slot[story.slot] = story
         while len(self.stories) > self.max_stories:
             dropped = self._drop()
             self.forgotten += 1
@@ -163,6 +165,7 @@ class BrandStories:
 
     def _drop(self) -> Story:
         _, story = self.stories.popitem(last=False)
+        del self.by_slot[story.slot]
         if self.matrix is not None:
             self.matrix[story.slot] = 0.0
         self.free.append(story.slot)
@@ -238,6 +241,7 @@ class BrandStories:
             vector = np.frombuffer(base64.b64decode(centroid), np.int8).copy() if centroid else None
             story = Story(sid, first_id, float(first_seen), float(last_seen), int(mentions), vector, int(slot))
             brand.stories[sid] = story
+            brand.by_slot[story.slot] = story
             brand.free.remove(story.slot)  # ValueError for a slot out of range or used twice
             if vector is not None:
                 brand._place(story)
@@ -246,14 +250,17 @@ class BrandStories:
         return brand
 
 
+_POWERS_OF_TEN = frozenset(10 ** k for k in range(19))
+
+
 def _worth_logging(count: int) -> bool:
     """1, 10, 100, ...: a limit that keeps cutting in is said again, never once per mention."""
-    return count == 10 ** (len(str(count)) - 1)
+    return count in _POWERS_OF_TEN
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, np.float32)
-    norm = float(np.linalg.norm(vector))
+    norm = float(np.sqrt(vector @ vector))
     return vector / norm if norm else vector
 
 
