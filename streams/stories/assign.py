@@ -106,7 +106,7 @@ class BrandStories:
         self._expire()
         sig = signature(text)
         keys = sig.keys()
-        found = self._copy_of(keys)
+        found = self._copy_of(sig.lookups())
         if found is not None:
             story, first_id = found
             self._touch(story, at, embedding)
@@ -116,10 +116,9 @@ class BrandStories:
             return story.record(is_copy=True, copy_of=first_id)
         story = None
         if sig.quoted:
-            quoted = signature(" ".join(sig.quoted)).keys()[1:]  # by words: the raw text differs
-            hit = self._copy_of(quoted)
+            hit = self._copy_of(sig.quoted.lookups())
             story = hit[0] if hit else None
-        if story is None and embedding is not None and len(sig.tokens) + len(sig.quoted) >= MIN_STORY_TOKENS:
+        if story is None and embedding is not None and sig.words >= MIN_STORY_TOKENS:
             story = self._nearest(embedding)
         if story is None:
             story = self._new(mention_id, at)

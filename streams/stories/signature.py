@@ -2,9 +2,10 @@
 
 A retweet, a syndicated article or a truncated repost differs from its original only in what copying adds
 or cuts: an "RT @user:" prefix, links, @handles, hashtags, emoji, an outlet suffix (" - Reuters",
-" | BBC News"), a "…" where the text was cut. :func:`signature` removes exactly those, so copies share their
-leading (or, with a prepended comment, trailing) words and are found by a dictionary lookup, never by a
-scan of the brand's history.
+" | BBC News"), a "…" where the text was cut. :func:`signature` removes exactly those, so copies share all
+their words, or, when one was cut short, their first ``KEY_TOKENS`` words; they are found by a dictionary
+lookup, never by a scan of the brand's history. Two different posts that merely open alike (templates,
+"Just landed in ...") are not copies: first words count only against a truncated text.
 """
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from dataclasses import dataclass
 
 MAX_TEXT_CHARS = 4000  # a long article is matched on its opening; bounds the work per mention
 KEY_TOKENS = 6  # a copy shares this many leading (or trailing) words with its original
-MIN_COPY_TOKENS = 4  # shorter texts are copies only when identical
-MIN_OVERLAP = 0.8  # share of the shorter text's words found in the longer one, in order from the key
 OUTLET_WORDS = 5  # a trailing " - Name" of at most this many words is an outlet suffix
 
 _RETWEET = re.compile(r"^\s*(?:rt|mt)\s*@\w+\s*:?\s*", re.IGNORECASE)
@@ -32,24 +31,35 @@ _WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class Signature:
-    """``tokens``: the copy-stable words; ``quoted``: the words of a post quoted after "RT @x:" with a comment
+    """``tokens``: the copy-stable words; ``quoted``: the signature of a post quoted after "RT @x:" with a comment
     before it (a quote is the same story, not a copy); ``truncated``: the text ended in an ellipsis."""
 
     tokens: tuple[str, ...]
-    quoted: tuple[str, ...]
+    quoted: Signature | None
     truncated: bool
     raw_key: str  # identical texts (emoji-only ones included) are copies whatever their words
 
     def keys(self) -> list[str]:
-        """Where this text's copies are filed: the whole text, its first and its last ``KEY_TOKENS`` words."""
+        """Where this text is filed for its copies to find: the raw text, its words, and its first ``KEY_TOKENS``
+        words. A first-words key ("h…") only proves a copy when one side was cut short (:func:`head_match`)."""
         keys = [self.raw_key]
         if self.tokens:
             keys.append("w" + _hash(self.tokens))
-        if len(self.tokens) >= max(KEY_TOKENS, MIN_COPY_TOKENS):
-            keys.append("h" + _hash(self.tokens[:KEY_TOKENS]))
-            if not self.truncated:
-                keys.append("t" + _hash(self.tokens[-KEY_TOKENS:]))
+        if len(self.tokens) >= KEY_TOKENS:
+            keys.append(("H" if self.truncated else "h") + _hash(self.tokens[:KEY_TOKENS]))
         return keys
+
+    def lookups(self) -> list[str]:
+        """The keys under which an earlier original of this text may be filed, most specific first."""
+        keys = self.keys()
+        if len(self.tokens) >= KEY_TOKENS:
+            head = _hash(self.tokens[:KEY_TOKENS])
+            keys = keys[:-1] + (["h" + head, "H" + head] if self.truncated else ["H" + head])
+        return keys
+
+    @property
+    def words(self) -> int:
+        return len(self.tokens) + (self.quoted.words if self.quoted else 0)
 
 
 def _hash(tokens: tuple[str, ...]) -> str:
@@ -66,13 +76,13 @@ def signature(text: str) -> Signature:
     """The copy-stable form of ``text`` (see the module doc); bounded work for any length."""
     text = unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).casefold()
     raw_key = "r" + format(zlib.crc32(" ".join(text.split()).encode("utf-8")) & 0xFFFFFFFF, "08x")
-    quoted: tuple[str, ...] = ()
+    quoted = None
     stripped = _RETWEET.sub("", text, count=1)
     while stripped != text:  # "RT @a: RT @b: ..." nests
         text, stripped = stripped, _RETWEET.sub("", stripped, count=1)
     match = _QUOTED_RETWEET.search(text)
     if match:  # "comment RT @x: original": the original's words decide its story
-        quoted = _words(text[match.end():])
+        quoted = signature(text[match.end():])
         text = text[: match.start()]
     text = _VIA.sub("", _URL.sub(" ", text)).rstrip()
     truncated = bool(_TRUNCATED.search(text))
@@ -84,17 +94,3 @@ def signature(text: str) -> Signature:
     if truncated and tokens:
         tokens = tokens[:-1]  # the last word may be cut mid-way
     return Signature(tokens=tokens, quoted=quoted, truncated=truncated, raw_key=raw_key)
-
-
-def is_copy(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Whether two signatures' words are one post: identical, or one is (nearly all of) the other."""
-    if a == b:
-        return True
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    if len(short) < MIN_COPY_TOKENS:
-        return False
-    if long_[: len(short)] == short or long_[len(long_) - len(short):] == short:
-        return True
-    pool = set(long_)
-    found = sum(1 for token in short if token in pool)
-    return found >= MIN_OVERLAP * len(short) and len(short) >= MIN_OVERLAP * len(long_) * 0.5
