@@ -34,7 +34,8 @@ def enriched_by_id(broker, worker, ids: set[str]) -> dict[str, dict]:
 
 
 def send(broker, worker, records: list[dict]) -> None:
-    asyncio.run(produce(broker.url, worker.topics["raw"], [(r["id"].encode(), orjson.dumps(r)) for r in records]))
+    """One key, so one raw partition: the worker sees the original before its copies."""
+    asyncio.run(produce(broker.url, worker.topics["raw"], [(b"aurora", orjson.dumps(r)) for r in records]))
 
 
 def test_copies_share_a_story_and_a_restart_keeps_the_ids(broker, worker):
