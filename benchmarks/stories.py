@@ -42,7 +42,8 @@ import sys
 import tempfile
 import time
 import zlib
-from collections import Counter, defaultdict
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +252,41 @@ def sample_alerts(hours: float, data_dir: Path, threads: int | None) -> int:
     return 0
 
 
+def enrich_cost(mentions: int, data_dir: Path, threads: int | None) -> int:
+    """Story assignment's share of the enrich stage's work per mention: the sentiment model's batch step
+    (``classify_embedded``, which the stage runs anyway) against assigning stories for the batch and writing
+    each touched brand's state once, as ``enrich.assign_stories`` does (orjson-encoded, as the changelog is).
+    Batches of 64 sample mentions in stream order, both timed in the same process, alternately."""
+    from streams.sentiment.classify import load_classifier
+    from streams.stories.assign import StoryBook
+    from streams.tools.sample import generate
+
+    classifier = load_classifier("default", data_dir=data_dir, threads=threads)
+    records = generate(datetime.now(timezone.utc) - timedelta(hours=24), hours=24)[:mentions]
+    states: dict = {}
+    book = StoryBook(states)
+    model_s = stories_s = 0.0
+    largest = 0
+    for first in range(0, len(records), 64):
+        batch = records[first:first + 64]
+        started = time.perf_counter()
+        sentiments, vectors = classifier.classify_embedded([model_text(r["text"]) for r in batch])
+        model_s += time.perf_counter() - started
+        started = time.perf_counter()
+        for record, vector in zip(batch, vectors):
+            book.assign(record, vector)
+        for brand in {r["brand"] for r in batch}:
+            largest = max(largest, book.save(brand))
+        stories_s += time.perf_counter() - started
+    n = len(records)
+    print(f"setup: {n} sample mentions (5 brands), batches of 64, default model from {data_dir}, "
+          f"{threads or 'all'} model threads")
+    print(f"model step {model_s / n * 1e3:.2f} ms/mention, stories {stories_s / n * 1e3:.3f} ms/mention "
+          f"(assign + one state write per brand and batch): +{stories_s / model_s:.1%} of the model step; "
+          f"largest brand state {largest / 1000:.1f} kB")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -262,12 +298,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="model threads for computing embeddings (default: all cores)")
     parser.add_argument("--sample", action="store_true",
                         help="instead: the bundled sample stream's crisis alerts with and without stories")
+    parser.add_argument("--cost", type=int, metavar="N",
+                        help="instead: story assignment's cost against the model step over N sample mentions")
     parser.add_argument("--hours", type=float, default=12.0, help="with --sample: history per run")
     parser.add_argument("--crises", nargs="*", help="only these crises (default: every one under --data)")
     args = parser.parse_args(argv)
     logging.getLogger("streams.stories").setLevel(logging.ERROR)  # the state limits cut in by design here
     if args.sample:
         return sample_alerts(args.hours, args.data_dir, args.threads)
+    if args.cost:
+        return enrich_cost(args.cost, args.data_dir, args.threads)
     if not args.data.is_dir():
         print(f"skipped: {args.data} not found (../shared/data is for development only)")
         return 0
