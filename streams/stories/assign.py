@@ -7,9 +7,11 @@ order on one partition. A mention is, in this order:
    syndicated or truncated article, repost with added links, handles, hashtags or emoji): it takes that
    mention's story, ``is_copy`` true and ``copy_of`` the first mention of the copy group;
 2. a *quote* ("comment RT @x: original") takes the story of the post it quotes, if that is still known;
-3. otherwise it joins the active story whose centroid embedding is closest, if the cosine similarity
-   reaches ``threshold`` (different words, or languages, about the same thing: ``benchmarks/stories.py``
-   chose the embedding and the threshold), or starts a new story.
+3. otherwise it joins the active story whose centroid is closest, if the cosine similarity of the sentence
+   embeddings reaches ``threshold`` *and* that of their terms (words and hashtags, stop words and the brand's
+   own name left out, hashed) reaches ``lexical_threshold``; or it starts a new story. Both must agree: the
+   encoder was fine-tuned for sentiment and alone groups by tone (``benchmarks/stories.py`` measured it, and
+   chose both thresholds on CrisisLexT26).
 
 State is bounded per brand (``max_stories`` active stories, ``max_copy_keys`` copy keys, ``horizon_s`` of
 event time) and JSON-safe (:meth:`BrandStories.to_state`): the enrich stage keeps it in a changelogged
