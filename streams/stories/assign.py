@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 HORIZON_S = 48 * 3600.0  # a story silent this long (event time) is over
-MAX_STORIES = 256  # active stories per brand: bounds the stored state (about 0.6 kB each)
+MAX_STORIES = 256  # active stories per brand: bounds the stored state (about 0.9 kB each)
 MAX_COPY_KEYS = 2048  # copy keys per brand (about 50 bytes each stored)
 THRESHOLD = 0.80  # cosine similarity of the embeddings to join a story (benchmarks/stories.py) ...
-LEXICAL_THRESHOLD = 0.26  # ... and of the terms: both must agree (the encoder was tuned for tone, not topic)
+LEXICAL_THRESHOLD = 0.25  # ... and of the terms: both must agree (the encoder was tuned for tone, not topic)
 CENTROID_MEMORY = 1000  # a story's centroid weighs its past as at most this many mentions (it may drift slowly)
 MIN_STORY_TOKENS = 3
 SCALE = 127.0
