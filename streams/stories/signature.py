@@ -47,7 +47,7 @@ class Signature:
 
     def keys(self) -> list[str]:
         """Where this text is filed for its copies to find: the raw text, its words, and its first ``KEY_TOKENS``
-        words. A first-words key ("h…") only proves a copy when one side was cut short (:func:`head_match`)."""
+        words, marked "H" when the text was cut short and "h" when not (see :meth:`lookups`)."""
         keys = [self.raw_key]
         if self.tokens:
             keys.append("w" + _hash(self.tokens))
@@ -56,7 +56,9 @@ class Signature:
         return keys
 
     def lookups(self) -> list[str]:
-        """The keys under which an earlier original of this text may be filed, most specific first."""
+        """The keys under which an earlier original of this text may be filed, most specific first. First words
+        prove a copy only when one side was cut short: a truncated text looks for both marks, a whole one only
+        for a truncated original."""
         keys = self.keys()
         if len(self.tokens) >= KEY_TOKENS:
             head = _hash(self.tokens[:KEY_TOKENS])
