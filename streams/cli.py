@@ -1,4 +1,4 @@
-"""The ``ascolta`` command: broker, worker, replay, demo, classify, detect, model, sample.
+"""The ``ascolta`` command: broker, worker, replay, demo, classify, stories, detect, model, sample.
 
 Conventions: ``--help`` everywhere, logs and progress on stderr, results on stdout, exit 0 on success,
 1 on failure, 2 on bad usage or unreadable input. ``main`` builds one :class:`~streams.settings.Settings`
@@ -120,6 +120,31 @@ def _classify_batch(classifier, lines: list[str], out) -> int:
     return len(texts)
 
 
+def cmd_stories(args: argparse.Namespace, settings: Settings) -> int:
+    from .stories.offline import assign_file, reporter
+
+    embedder = None
+    if not args.copies_only:
+        from .sentiment.build import prepare_default_model
+        from .sentiment.classify import load_classifier
+
+        prepare_default_model(settings.data_dir, threads=settings.threads)
+        embedder = load_classifier("default", data_dir=settings.data_dir, threads=settings.threads).embedder
+    started = time.monotonic()
+    try:
+        source = open(args.file, encoding="utf-8", errors="replace") if args.file != "-" else sys.stdin
+    except OSError as exc:
+        print(f"ascolta stories: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    with source:
+        done, errors = assign_file(source, sys.stdout.buffer, embedder, reporter())
+    elapsed = time.monotonic() - started
+    print(f"assigned stories to {done} mentions in {elapsed:.1f}s ({done / max(elapsed, 1e-9):.0f}/s)"
+          + (f"; {errors} lines were no mention (error objects written in their place)" if errors else ""),
+          file=sys.stderr)
+    return 1 if errors else 0
+
+
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     from .detection.detector import DetectorConfig
     from .detection.offline import run_detect
@@ -197,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lines read per step; each step is sorted by length and run in sub-batches of 32 "
                         "(larger steps pad less), and its results are written in input order (default 1024)")
     p.set_defaults(func=cmd_classify)
+
+    p = commands.add_parser(
+        "stories", help="story of each mention (JSON lines in, the same lines with 'story' out, in order)",
+        description="Assign stories as the enrich stage does: copies of one post share a story and say which "
+                    "mention they copy; similar mentions (any language) share one too. Exit status: 0, 1 when "
+                    "some lines were no mention (an error object stands in their place), 2 when FILE cannot be read.")
+    p.add_argument("file", help="JSON lines of mentions (id, brand, text, created_at), or - for stdin")
+    p.add_argument("--copies-only", action="store_true",
+                   help="no model: group copies and quotes only (much faster; no same-story grouping)")
+    p.set_defaults(func=cmd_stories)
 
     p = commands.add_parser("detect", help="run the crisis detector offline on a volume CSV or mention JSON lines")
     p.add_argument("file", help="CSV 'timestamp,value' or JSON lines of mentions")

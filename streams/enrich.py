@@ -1,7 +1,11 @@
-"""Enrich: deduplicate, run the sentiment model in batches, publish ``mentions.enriched`` keyed by brand.
+"""Enrich: deduplicate, run the sentiment model in batches, assign stories, publish ``mentions.enriched`` keyed
+by brand.
 
 Batches come from ``stream.take_events`` so the model sees many texts at once (its throughput depends on it);
-the model runs in a worker thread so the event loop keeps heartbeating while it computes.
+the model runs in a worker thread so the event loop keeps heartbeating while it computes. Stories
+(:mod:`streams.stories`) reuse the model's sentence embeddings; their per-brand state lives in the
+changelogged ``stories`` table (keyed by brand key, the partitioning of ``mentions.valid``), written once
+per brand and batch, so a restart or a rebalance resumes with the same story ids.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from .deadletter import envelope_origin, guard, raw_origin, send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
 from .seen import SeenKeys, processing
 from .sentiment.classify import SentimentClassifier, load_classifier
+from .stories.assign import StoryBook
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 seen_mentions = SeenKeys(
     app, "seen-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
+
+stories = StoryBook(app.Table("stories", default=None, schema=JSON_SCHEMA, partitions=settings.partitions))
 
 _model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
 _classifier: SentimentClassifier | None = None
@@ -58,8 +65,9 @@ def is_redelivery(first_seen: dict, processing_info: dict) -> bool:
     )
 
 
-async def drop_duplicates(events) -> list[dict]:
-    """Keep first copies (and redeliveries of them); dead-letter later copies within the horizon."""
+async def drop_duplicates(events) -> list[tuple]:
+    """Keep first copies (and redeliveries of them), with their events; dead-letter later copies within the
+    horizon."""
     fresh = []
     now = time.time()
     for event in events:
@@ -89,7 +97,7 @@ async def drop_duplicates(events) -> list[dict]:
                     raw_partition=origin["source_partition"],
                     raw_offset=origin["source_offset"],
                 )
-            fresh.append(envelope)
+            fresh.append((event, envelope))
     return fresh
 
 
@@ -99,17 +107,18 @@ async def _deadletter_from_envelope(rejection: Rejection, envelope: dict) -> Non
 
 
 async def classify(model: SentimentClassifier, texts: list[str]):
+    """Sentiments and the embeddings behind them (None when the model has none)."""
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    results = await loop.run_in_executor(_model_thread, model.classify, texts)
+    results = await loop.run_in_executor(_model_thread, model.classify_embedded, texts)
     metrics.ENRICH_BATCH_SECONDS.observe(time.perf_counter() - started)
     metrics.ENRICH_BATCH_SIZE.observe(len(texts))
     return results
 
 
-def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: datetime) -> dict:
+def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: datetime, story: dict | None) -> dict:
     language = envelope["language"]
-    return {
+    record = {
         **envelope["mention"],
         "schema_version": 1,
         "text_truncated": envelope["text_truncated"],
@@ -123,11 +132,14 @@ def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: 
         "model": {"id": model.model_id, "version": model.version, "language_supported": language in model.languages},
         "processing": {**envelope["processing"], "enriched_at": format_rfc3339(now)},
     }
+    if story is not None:
+        record["story"] = story
+    return record
 
 
-async def publish(envelope: dict, sentiment, model: SentimentClassifier) -> None:
+async def publish(envelope: dict, sentiment, model: SentimentClassifier, story: dict | None) -> None:
     now = datetime.now(timezone.utc)
-    record = enriched_record(envelope, sentiment, model, now)
+    record = enriched_record(envelope, sentiment, model, now, story)
     mention = envelope["mention"]
     await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
     metrics.MENTIONS_ENRICHED.labels(metrics.brand_label(mention["brand"]), mention["source"], record["language"], sentiment.label).inc()
@@ -135,27 +147,51 @@ async def publish(envelope: dict, sentiment, model: SentimentClassifier) -> None
     metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))
 
 
-async def enrich_batch(model: SentimentClassifier, batch: list[dict]) -> None:
-    texts = [model_text(envelope["mention"]["text"]) for envelope in batch]
+def assign_stories(batch: list[tuple], embeddings) -> list[dict | None]:
+    """Each mention's story, in batch order; every touched brand's state saved once, under the event of its
+    last mention (so the write goes to that partition's changelog). A failure here costs the mention its
+    ``story``, never the mention."""
+    assigned: list[dict | None] = []
+    last_event: dict[str, object] = {}
+    for row, (event, envelope) in enumerate(batch):
+        mention = envelope["mention"]
+        try:
+            assigned.append(stories.assign(mention, None if embeddings is None else embeddings[row]))
+            last_event[mention["brand"]] = event
+        except Exception:
+            log.exception("story assignment failed for mention %r of %r; published without a story",
+                          mention.get("id"), mention.get("brand"))
+            assigned.append(None)
+    for brand, event in last_event.items():
+        with processing(event):
+            stories.save(brand)
+    return assigned
+
+
+async def enrich_batch(model: SentimentClassifier, batch: list[tuple]) -> None:
+    envelopes = [envelope for _, envelope in batch]
+    texts = [model_text(envelope["mention"]["text"]) for envelope in envelopes]
     try:
-        sentiments = await classify(model, texts)
+        sentiments, embeddings = await classify(model, texts)
     except Exception:
         log.exception("sentiment batch of %d failed; retrying one by one", len(batch))
         sentiments = None
     if sentiments is not None:
-        for envelope, sentiment in zip(batch, sentiments):
+        for envelope, sentiment, story in zip(envelopes, sentiments, assign_stories(batch, embeddings)):
             async with guard("enrich", raw_origin(envelope)):
-                await publish(envelope, sentiment, model)
+                await publish(envelope, sentiment, model, story)
         return
-    for envelope, text in zip(batch, texts):
+    for pair, text in zip(batch, texts):
+        envelope = pair[1]
         try:
-            [sentiment] = await classify(model, [text])
+            [sentiment], embedding = await classify(model, [text])
         except Exception as exc:
             rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
             await _deadletter_from_envelope(rejection, envelope)
             continue
+        [story] = assign_stories([pair], embedding)
         async with guard("enrich", raw_origin(envelope)):
-            await publish(envelope, sentiment, model)
+            await publish(envelope, sentiment, model, story)
 
 
 @app.agent(valid_topic)

@@ -7,7 +7,7 @@ import sys
 import orjson
 import pytest
 
-COMMANDS = ["broker", "worker", "replay", "demo", "classify", "detect", "model", "sample"]
+COMMANDS = ["broker", "worker", "replay", "demo", "classify", "stories", "detect", "model", "sample"]
 
 
 def ascolta(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -25,6 +25,9 @@ LABELS: dict[str, dict] = {
         "most_reached": "Most reached", "most_negative": "Most negative", "score": "Score",
         "incident": "Incident", "state": "State", "open": "open", "resolved": "resolved", "since": "since",
         "event": "event", "date": "%Y-%m-%d %H:%M UTC", "incident_page": "Incident page",
+        "top_stories": "Top stories",
+        "story_value": "{mentions} mentions ({copies} copies) by {authors} authors, reach {reach}, {languages}, "
+                       "{negative} negative; first {first} by {by}",
         "thousands": ",", "decimal": ".", "billions": "B",
     },
     "it": {
@@ -41,6 +44,9 @@ LABELS: dict[str, dict] = {
         "samples": "Menzioni da leggere per prime", "most_reached": "Più visti", "most_negative": "Più negativi",
         "score": "Punteggio", "incident": "Incidente", "state": "Stato", "open": "aperto", "resolved": "risolto",
         "since": "dalle", "event": "evento", "date": "%d/%m/%Y %H:%M UTC", "incident_page": "Pagina dell'incidente",
+        "top_stories": "Storie principali",
+        "story_value": "{mentions} menzioni ({copies} copie) di {authors} autori, copertura {reach}, {languages}, "
+                       "{negative} negative; prima il {first} da {by}",
         "thousands": ".", "decimal": ",", "billions": "Mld",
     },
 }
@@ -48,6 +54,7 @@ LANGUAGES: tuple[str, ...] = tuple(LABELS)
 TERMINAL_SNIPPET_CHARS = 160
 SAMPLE_CHARS = 280
 SAMPLES_SHOWN = 4
+STORIES_SHOWN = 3
 
 
 def labels_for(lang: str) -> dict:
@@ -131,6 +138,15 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class StoryLine:
+    """One of an alert's top stories: its representative text and one line of figures."""
+
+    text: str
+    figures: str
+    url: str | None
+
+
+@dataclass(frozen=True)
 class Summary:
     """An alert reduced to plain, unescaped strings in one language; each channel escapes them its way."""
 
@@ -141,6 +157,23 @@ class Summary:
     samples: list[Sample]
     footer: str
     samples_heading: str
+    stories: list[StoryLine]
+    stories_heading: str
+
+
+def story_figures(story: dict, labels: dict, lang: str) -> str:
+    """One top story's numbers in ``lang``: mentions, copies, authors, reach, languages, tone, first seen."""
+    return labels["story_value"].format(
+        mentions=number(story.get("mentions", 0), lang, 0), copies=number(story.get("copies", 0), lang, 0),
+        authors=number(story.get("unique_authors", 0), lang, 0), reach=compact(story.get("reach", 0), lang),
+        languages=shares(story.get("languages", {}), 3), negative=percent(story.get("negative_share", 0)),
+        first=moment(story.get("first_seen_at", ""), labels["date"]), by=clean_text(str(story.get("first_by", ""))))
+
+
+def story_lines(ex: dict, labels: dict, lang: str, text_chars: int) -> list[StoryLine]:
+    return [StoryLine(text=snippet(str(story.get("text", "")), text_chars), figures=story_figures(story, labels, lang),
+                      url=safe_url((story.get("sample") or {}).get("url")))
+            for story in ex.get("top_stories", [])[:STORIES_SHOWN]]
 
 
 def summarise(alert: dict, lang: str) -> Summary:
@@ -168,15 +201,17 @@ def summarise(alert: dict, lang: str) -> Summary:
     seen: set[str] = set()
     samples = []
     for sample in [*ex.get("most_negative", []), *ex.get("most_reached", [])]:
-        if sample.get("id") in seen or len(samples) == SAMPLES_SHOWN:
+        key = sample.get("story") or sample.get("id")  # one mention per story: never two copies of one post
+        if key in seen or len(samples) == SAMPLES_SHOWN:
             continue
-        seen.add(sample.get("id"))
+        seen.add(key)
         samples.append(Sample(author=clean_text(str(sample.get("author", ""))),
                               text=snippet(str(sample.get("text", "")), SAMPLE_CHARS), url=safe_url(sample.get("url"))))
     footer = (f"{labels['incident']} {clean_text(str(alert.get('incident_id', '')))} · {labels['event']} "
               f"{clean_text(str(alert.get('event_id', '')))} · {moment(alert.get('at', ''), labels['date'])}")
     return Summary(title=title, kind=str(kind), event=str(event), facts=facts, samples=samples, footer=footer,
-                   samples_heading=labels["samples"])
+                   samples_heading=labels["samples"], stories=story_lines(ex, labels, lang, SAMPLE_CHARS),
+                   stories_heading=labels["top_stories"])
 
 
 # --- terminal ---------------------------------------------------------------------------------------------
@@ -207,6 +242,10 @@ def format_alert(alert: dict, lang: str = "en") -> str:
     lines.append(f"  {labels['top_terms'].lower()}: " + (", ".join(terms) if terms else labels["no_terms"]))
     lines.append(f"  {labels['languages'].lower()}: {shares(ex.get('languages', {}))}")
     lines.append(f"  {labels['sources'].lower()}: {shares(ex.get('sources', {}))}")
+    stories = story_lines(ex, labels, lang, TERMINAL_SNIPPET_CHARS)
+    if stories:
+        lines.append(f"  {labels['top_stories'].lower()}:")
+        lines.extend(f"    \"{story.text}\" — {story.figures}" for story in stories)
     for key, unit in (("most_reached", "reach"), ("most_negative", "score")):
         samples = ex.get(key, [])
         if not samples:

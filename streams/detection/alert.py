@@ -52,12 +52,23 @@ def build_explanation(decision: Decision, digests: list[BucketDigest], baseline:
         "reach": round(_finite(decision, "reach"), 1),
         "baseline_reach": round(_finite(decision, "baseline_reach"), 1),
         "top_terms": top_terms(merged, baseline),
-        "most_reached": merged.most_reached,
-        "most_negative": merged.most_negative,
+        "most_reached": _with_copies(merged.most_reached, merged),
+        "most_negative": _with_copies(merged.most_negative, merged),
         "languages": by_count(merged.languages),
         "sources": by_count(merged.sources),
         **({"drift": decision.drift} if decision.drift else {}),
+        "mentions": merged.count,
+        "copies": merged.copies,
+        "unique_stories": merged.unique_stories,
+        "unique_authors": merged.unique_authors,
+        "top_stories": merged.top_stories(),
     }
+
+
+def _with_copies(samples: list[dict], digest: BucketDigest) -> list[dict]:
+    """Each sample with its story's copy count in the incident, where the digest tracks that story."""
+    return [{**sample, "copies": digest.stories[sample["story"]]["copies"]} if sample.get("story") in digest.stories
+            else sample for sample in samples]
 
 
 def incident_url(public_url: str, incident_id: str) -> str:

@@ -65,13 +65,15 @@ def bucket_key(brand: str, start: int) -> str:
 
 
 def to_bucket(start: int, digest: BucketDigest) -> Bucket:
-    """The detector's view of a digest; sentiment unknown when none of its mentions carries a label."""
+    """The detector's view of a digest; sentiment unknown when none of its mentions carries a label; copies
+    weighed down (:meth:`BucketDigest.evidence`)."""
     unknown = digest.count > 0 and digest.labelled == 0
+    count, negative, positive = digest.evidence()
     return Bucket(
         start=datetime.fromtimestamp(start, timezone.utc),
-        count=digest.count,
-        negative=None if unknown else digest.negative,
-        positive=None if unknown else digest.positive,
+        count=count,
+        negative=None if unknown else negative,
+        positive=None if unknown else positive,
         reach=float(digest.reach),
         negative_reach=float(digest.negative_reach),
     )

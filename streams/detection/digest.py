@@ -6,6 +6,14 @@ brand and time bucket (stored as JSON in a changelogged table, so its size is bo
 traffic) and a long-run :class:`TermBaseline` per brand; :mod:`streams.detection.alert` turns them into
 the alert's ``explanation``.
 
+Stories (:mod:`streams.stories`, the enriched record's ``story``) make the evidence count people and posts, not
+copies: a digest counts unique stories and unique authors (k-minimum-values sketches, exact up to ``SKETCH_K``),
+keeps its largest stories (Space-Saving, ``MAX_STORIES``) with copies, authors, reach, languages, tone and first
+appearance, quotes one sample per story, and weighs copies down in the detector's input
+(:meth:`BucketDigest.evidence`): a story's ``c`` copies in a bucket count as ``log2(1 + c)`` mentions, so 500
+bot copies of one post weigh like 9 people, not 500. Mentions without a story (``ascolta detect`` on volume
+rows or on mentions enriched before stories) count in full, as before.
+
 Term counts are document frequencies (a mention counts once per term), so one spammy post repeating a
 word cannot dominate. They are kept with Filtered Space-Saving (Metwally et al. 2005; Homem and Carvalho
 2010): at most ``max_terms`` counters, each with an error bound, plus a small array of hashed counters that
@@ -14,6 +22,7 @@ words don't push out the real topics, and every count shown is a guaranteed lowe
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import zlib
@@ -42,6 +51,12 @@ MIN_LIFT = 1.5  # "over-represented": at least half again as frequent as usual, 
 LIFT_PSEUDO_COUNT = 2.0  # added to observed and expected counts, so a term seen once cannot win
 PRIOR_SHARE = 0.001  # share of mentions assumed for a term the baseline never saw
 PRIOR_WEIGHT = 1.0  # in mentions: how much that assumption weighs against real baseline data
+MAX_STORIES = 16  # stories tracked per digest (Space-Saving): the largest ones are what an alert lists
+SKETCH_K = 64  # k-minimum-values sketch size: unique counts exact up to this, within about 13% beyond
+STORY_SKETCH_K = 32
+TOP_STORIES = 5
+MIN_STORY_MENTIONS = 2  # a story told once is no story an alert lists
+HASH_SPACE = float(1 << 32)
 
 
 def _mark_ranges() -> str:
@@ -110,7 +125,8 @@ def mention_reach(mention: dict) -> float:
 
 
 def make_sample(mention: dict) -> dict:
-    """A mention quoted as evidence in an alert (the schema's ``sample``), bounded in size."""
+    """A mention quoted as evidence in an alert (the schema's ``sample``), bounded in size; ``story`` says
+    which story it stands for, so an alert quotes one mention per story."""
     author = mention.get("author") or {}
     handle = author.get("handle")
     who = "@" + handle.lstrip("@") if handle else str(author.get("id", ""))
@@ -124,7 +140,53 @@ def make_sample(mention: dict) -> dict:
     url = mention.get("url")
     if isinstance(url, str) and 0 < len(url) <= MAX_URL_CHARS and not _NOT_A_URL.search(url):
         sample["url"] = url
+    story = story_of(mention)
+    if story is not None:
+        sample["story"] = story["id"]
     return sample
+
+
+def story_of(mention: dict) -> dict | None:
+    """The mention's ``story`` object when it has a usable one (ids bounded like every other key)."""
+    story = mention.get("story")
+    if isinstance(story, dict) and isinstance(story.get("id"), str) and story["id"]:
+        return {"id": story["id"][:MAX_ID_CHARS], "is_copy": story.get("is_copy") is True}
+    return None
+
+
+def _hash32(value: str) -> int:
+    return zlib.crc32(value.encode("utf-8", "replace")) & 0xFFFFFFFF
+
+
+def sketch_add(sketch: list[int], value: str, k: int) -> list[int]:
+    """Add ``value`` to a k-minimum-values sketch (sorted list of the ``k`` smallest hashes seen)."""
+    return sketch_merge(sketch, [_hash32(value)], k)
+
+
+def sketch_merge(a: list[int], b: list[int], k: int) -> list[int]:
+    return sorted(set(a) | set(b))[:k]
+
+
+def sketch_count(sketch: list[int], k: int) -> int:
+    """Distinct values behind a sketch: exact below ``k``, the KMV estimate (k - 1) / kth-hash beyond."""
+    if len(sketch) < k:
+        return len(sketch)
+    return max(k, round((k - 1) / ((sketch[-1] + 1) / HASH_SPACE)))
+
+
+def author_key(mention: dict) -> str:
+    author = mention.get("author") or {}
+    return str(author.get("id") or author.get("handle") or "")
+
+
+def _new_story(mention: dict) -> dict:
+    author = mention.get("author") or {}
+    handle = author.get("handle")
+    return {"count": 0, "error": 0, "copies": 0, "copies_negative": 0, "copies_positive": 0, "negative": 0,
+            "reach": 0.0, "languages": {}, "authors": [],
+            "first_at": str(mention.get("created_at", ""))[:40],
+            "first_by": clean_text("@" + handle.lstrip("@") if handle else str(author.get("id", "")))[:MAX_AUTHOR_CHARS],
+            "sample": None}
 
 
 def _most_reached_key(sample: dict) -> tuple:
@@ -136,9 +198,10 @@ def _most_negative_key(sample: dict) -> tuple:
 
 
 def _top_samples(samples: Iterable[dict], key) -> list[dict]:
+    """The best ``SAMPLES_PER_LIST`` by ``key``, one per story (one per mention where there is no story)."""
     chosen: dict[str, dict] = {}
     for sample in sorted(samples, key=key):
-        chosen.setdefault(sample["id"], sample)
+        chosen.setdefault(sample.get("story") or sample["id"], sample)
         if len(chosen) == SAMPLES_PER_LIST:
             break
     return list(chosen.values())
@@ -182,6 +245,11 @@ class BucketDigest:
         self.overflow = [0] * overflow_slots  # per hash slot: upper bound on any term not held
         self.most_reached: list[dict] = []
         self.most_negative: list[dict] = []
+        self.copies = 0
+        self.storied = 0  # mentions that came with a story
+        self.authors: list[int] = []  # KMV sketches
+        self.story_ids: list[int] = []
+        self.stories: dict[str, dict] = {}  # story id -> its counts here (Space-Saving over MAX_STORIES)
 
     def add(self, mention: dict) -> None:
         """Count one enriched mention (a dict shaped like ``schemas/mention.enriched.v1.json``).
@@ -202,6 +270,10 @@ class BucketDigest:
         _bump(self.sources, str(mention.get("source") or "other"))
         for term in dict.fromkeys(tokenize(mention.get("text", ""))):  # once per mention, in a stable order
             self._count_term(term)
+        self.authors = sketch_add(self.authors, author_key(mention), SKETCH_K)
+        story = story_of(mention)
+        if story is not None:
+            self._count_story(story, mention, label)
         if label is None:
             return
         sample = make_sample(mention)
@@ -209,6 +281,75 @@ class BucketDigest:
         if label == "negative":
             self.most_negative = _top_samples([*self.most_negative, sample], _most_negative_key)
             self.negative_reach = max(self.negative_reach, sample["reach"])
+
+    def _count_story(self, story: dict, mention: dict, label: str | None) -> None:
+        self.storied += 1
+        self.copies += story["is_copy"]
+        self.story_ids = sketch_add(self.story_ids, story["id"], SKETCH_K)
+        entry = self.stories.get(story["id"])
+        if entry is None:
+            entry = _new_story(mention)
+            if len(self.stories) >= MAX_STORIES:  # Space-Saving: the newcomer inherits the smallest count
+                victim = min(self.stories, key=lambda sid: (self.stories[sid]["count"], sid))
+                floor = self.stories.pop(victim)["count"]
+                entry["count"] = entry["error"] = floor
+            self.stories[story["id"]] = entry
+        entry["count"] += 1
+        entry["reach"] += mention_reach(mention)
+        _bump(entry["languages"], str(mention.get("language") or "und"))
+        entry["authors"] = sketch_add(entry["authors"], author_key(mention), STORY_SKETCH_K)
+        if label == "negative":
+            entry["negative"] += 1
+        if story["is_copy"]:
+            entry["copies"] += 1
+            entry["copies_negative"] += label == "negative"
+            entry["copies_positive"] += label == "positive"
+        if label is not None:
+            candidate = make_sample(mention)
+            if entry["sample"] is None or _most_reached_key(candidate) < _most_reached_key(entry["sample"]):
+                entry["sample"] = candidate
+
+    def evidence(self) -> tuple[int, int, int]:
+        """(mentions, negative, positive) as the detector should weigh them: each tracked story's ``c`` copies
+        count as ``log2(1 + c)`` mentions, tone scaled alike; everything else counts in full."""
+        count, negative, positive = float(self.count), float(self.negative), float(self.positive)
+        for entry in self.stories.values():
+            copies = entry["copies"]
+            if copies:
+                weight = math.log2(1 + copies) / copies
+                count -= copies * (1 - weight)
+                negative -= entry["copies_negative"] * (1 - weight)
+                positive -= entry["copies_positive"] * (1 - weight)
+        count = round(count)
+        negative = min(round(negative), count)
+        return count, negative, min(round(positive), count - negative)
+
+    @property
+    def unique_authors(self) -> int:
+        return sketch_count(self.authors, SKETCH_K)
+
+    @property
+    def unique_stories(self) -> int:
+        return sketch_count(self.story_ids, SKETCH_K)
+
+    def top_stories(self, limit: int = TOP_STORIES) -> list[dict]:
+        """The largest stories (told at least ``MIN_STORY_MENTIONS`` times), as an alert's ``top_stories``."""
+        ranked = sorted(self.stories.items(), key=lambda item: (-item[1]["count"], item[1]["first_at"], item[0]))
+        top = []
+        for sid, entry in ranked:
+            if entry["count"] - entry["error"] < MIN_STORY_MENTIONS or entry["sample"] is None:
+                continue
+            top.append({
+                "id": sid, "text": entry["sample"]["text"], "sample": entry["sample"],
+                "mentions": entry["count"] - entry["error"], "copies": entry["copies"],
+                "unique_authors": sketch_count(entry["authors"], STORY_SKETCH_K), "reach": round(entry["reach"], 1),
+                "languages": by_count(entry["languages"]), "first_seen_at": entry["first_at"],
+                "first_by": entry["first_by"],
+                "negative_share": round(entry["negative"] / entry["count"], 4) if entry["count"] else 0.0,
+            })
+            if len(top) == limit:
+                break
+        return top
 
     def _count_term(self, term: str) -> None:
         entry = self.terms.get(term)
@@ -273,7 +414,33 @@ class BucketDigest:
             self.overflow[slot] = max(self.overflow[slot], merged[term][0])
         self.most_reached = _top_samples([*self.most_reached, *other.most_reached], _most_reached_key)
         self.most_negative = _top_samples([*self.most_negative, *other.most_negative], _most_negative_key)
+        self.copies += other.copies
+        self.storied += other.storied
+        self.authors = sketch_merge(self.authors, other.authors, SKETCH_K)
+        self.story_ids = sketch_merge(self.story_ids, other.story_ids, SKETCH_K)
+        self._merge_stories(other.stories)
         return self
+
+    def _merge_stories(self, others: dict[str, dict]) -> None:
+        merged = {sid: dict(entry) for sid, entry in self.stories.items()}
+        for sid, theirs in others.items():
+            mine = merged.get(sid)
+            if mine is None:
+                merged[sid] = dict(theirs, languages=dict(theirs["languages"]))
+                continue
+            for name in ("count", "error", "copies", "copies_negative", "copies_positive", "negative", "reach"):
+                mine[name] += theirs[name]
+            mine["languages"] = dict(mine["languages"])
+            for key, amount in theirs["languages"].items():
+                _bump(mine["languages"], key, amount)
+            mine["authors"] = sketch_merge(mine["authors"], theirs["authors"], STORY_SKETCH_K)
+            if theirs["first_at"] < mine["first_at"]:
+                mine["first_at"], mine["first_by"] = theirs["first_at"], theirs["first_by"]
+            if mine["sample"] is None or (theirs["sample"] is not None and
+                                          _most_reached_key(theirs["sample"]) < _most_reached_key(mine["sample"])):
+                mine["sample"] = theirs["sample"]
+        ranked = sorted(merged, key=lambda sid: (-merged[sid]["count"], sid))
+        self.stories = {sid: merged[sid] for sid in ranked[:MAX_STORIES]}
 
     def to_dict(self) -> dict:
         """JSON-safe state; restoring it with :meth:`from_dict` continues identically."""
@@ -291,6 +458,11 @@ class BucketDigest:
             "overflow": list(self.overflow) if any(self.overflow) else [],  # quiet buckets never overflow
             "most_reached": [dict(s) for s in self.most_reached],
             "most_negative": [dict(s) for s in self.most_negative],
+            "copies": self.copies,
+            "storied": self.storied,
+            "authors": list(self.authors),
+            "story_ids": list(self.story_ids),
+            "stories": {sid: dict(entry) for sid, entry in self.stories.items()},
         }
 
     @classmethod
@@ -314,6 +486,13 @@ class BucketDigest:
             digest.overflow = [int(value) for value in data["overflow"]]
         digest.most_reached = [dict(s) for s in data["most_reached"]]
         digest.most_negative = [dict(s) for s in data["most_negative"]]
+        # story fields were added within version 1: digests stored before them have none
+        digest.copies = int(data.get("copies", 0))
+        digest.storied = int(data.get("storied", 0))
+        digest.authors = [int(h) for h in data.get("authors", [])][:SKETCH_K]
+        digest.story_ids = [int(h) for h in data.get("story_ids", [])][:SKETCH_K]
+        digest.stories = {str(sid): dict(entry, languages=dict(entry["languages"]))
+                          for sid, entry in list(data.get("stories", {}).items())[:MAX_STORIES]}
         return digest
 
 

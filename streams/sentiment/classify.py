@@ -115,6 +115,11 @@ class SentimentClassifier:
         """[len(texts), 3] probabilities in LABELS order."""
         raise NotImplementedError
 
+    def classify_embedded(self, texts: list[str]) -> tuple[list[Sentiment], np.ndarray | None]:
+        """:meth:`classify` plus the sentence embeddings behind it ([len(texts), dim], input order), so story
+        assignment reuses the encoder's output at no extra cost; None for a model that has none to give."""
+        return self.classify(texts), None
+
 
 # --------------------------------------------------------------------------- default: e5-small + head
 
@@ -221,6 +226,16 @@ class DefaultClassifier(SentimentClassifier):
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.head(self.embedder(texts))
+
+    def classify_embedded(self, texts: list[str]) -> tuple[list[Sentiment], np.ndarray | None]:
+        distinct = list(dict.fromkeys(texts))
+        if not distinct:
+            return [], None
+        embeddings = self.embedder(distinct)
+        sentiments = [Sentiment.from_probabilities(row) for row in self.head(embeddings)]
+        rows = {text: row for row, text in enumerate(distinct)}
+        order = [rows[text] for text in texts]
+        return [sentiments[row] for row in order], embeddings[order]
 
 
 def load_default(model_dir: Path, *, runtime: str = "onnx", threads: int | None = None) -> DefaultClassifier:

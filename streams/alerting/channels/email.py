@@ -43,8 +43,10 @@ def _html_body(s: Summary, lang: str) -> str:
         who = f'<a href="{e(sample.url)}">{e(sample.author)}</a>' if sample.url else e(sample.author)
         items.append(f"<li>{who}: “{e(sample.text)}”</li>")
     samples = f"<h3>{e(s.samples_heading)}</h3><ul>{''.join(items)}</ul>" if items else ""
+    stories = "".join(f"<li>“{e(story.text)}”<br><small>{e(story.figures)}</small></li>" for story in s.stories)
+    stories = f"<h3>{e(s.stories_heading)}</h3><ul>{stories}</ul>" if stories else ""
     return (f'<!DOCTYPE html><html lang="{lang}"><body style="font-family:sans-serif">'
-            f"<h2>{e(s.title)}</h2><table>{rows}</table>{samples}"
+            f"<h2>{e(s.title)}</h2><table>{rows}</table>{stories}{samples}"
             f'<p style="color:#666;font-size:small">{e(s.footer)}</p></body></html>')
 
 

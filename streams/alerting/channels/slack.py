@@ -38,6 +38,10 @@ def slack_message(alert: dict, lang: str = "en") -> dict:
             who = slack_escape(sample.author)
         heading = f"*{slack_escape(s.samples_heading)}*\n" if index == 0 else ""
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"{heading}• {who}: “{slack_escape(sample.text)}”"}})
+    for index, story in enumerate(s.stories):
+        heading = f"*{slack_escape(s.stories_heading)}*\n" if index == 0 else ""
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text":
+                       f"{heading}• “{slack_escape(story.text)}”\n_{slack_escape(story.figures)}_"}})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(s.footer)}]})
     return {"text": f"{emoji} {slack_escape(s.title)}", "blocks": blocks}
 

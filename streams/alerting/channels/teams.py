@@ -33,6 +33,13 @@ def teams_message(alert: dict, lang: str = "en") -> dict:
             if sample.url:
                 who = f"[{who}]({quote(sample.url, safe=':/?&=%#@+,;~!$*')})"
             body.append({"type": "TextBlock", "text": f"{who}: “{teams_escape(sample.text)}”", "wrap": True})
+    if s.stories:
+        body.append({"type": "TextBlock", "text": teams_escape(s.stories_heading), "weight": "Bolder",
+                     "wrap": True, "spacing": "Medium"})
+        for story in s.stories:
+            body.append({"type": "TextBlock", "text": f"“{teams_escape(story.text)}”", "wrap": True})
+            body.append({"type": "TextBlock", "text": teams_escape(story.figures), "isSubtle": True, "wrap": True,
+                         "spacing": "None"})
     body.append({"type": "TextBlock", "text": teams_escape(s.footer), "isSubtle": True, "size": "Small", "wrap": True})
     card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
             "version": "1.4", "msteams": {"width": "Full"}, "body": body}
