@@ -10,9 +10,9 @@ the three classes.
 Throughput choices: texts are deduplicated inside a call, sorted by token length and batched so padding is
 small, then put back in input order. Inputs are truncated to ``MAX_TOKENS`` tokens (128, including the e5
 "query: " prefix and the two special tokens): ample for posts and reviews; for long articles only the
-opening counts. Both runtimes use one intra-op thread per available core. Dynamic int8 quantises
-activations per batch, so a text's probabilities can move by a few hundredths with the texts it is batched
-with; the torch fp32 reference does not have this effect.
+opening counts. Both runtimes use one intra-op thread per available core. The int8 graph quantises
+activations at fixed calibrated scales (see :mod:`.build`), so a text's result does not depend on the texts it
+is batched with or on padding.
 """
 from __future__ import annotations
 
