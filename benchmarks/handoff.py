@@ -96,7 +96,12 @@ async def measure(broker_url: str, raw: str, enriched: str, stop_worker, seconds
     }
 
 
-def one_run(seconds: float) -> dict:
+TIMELINE = ("Signal received", "LeaveGroup", "Joined group", "Elected group leader", "Successfully synced group",
+            "Setting newly assigned partitions", "Revoking", "Recovery", "Worker ready", "recovery", "Stopping",
+            "Stopped")
+
+
+def one_run(seconds: float, timeline: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(port=free_port(), log_path=Path(tmp) / "broker.log") as broker:
         broker.wait_ready(15)
         first = WorkerProcess(broker.url, Path(tmp) / "worker-1.log", ASCOLTA_PARTITIONS=str(PARTITIONS))
@@ -114,7 +119,7 @@ def one_run(seconds: float) -> dict:
             stop = {}
 
             def sigterm_first() -> None:
-                stop["at"] = time.monotonic()
+                stop["at"], stop["wall"] = time.monotonic(), datetime.now()
                 first.process.terminate()
 
             result = asyncio.run(measure(broker.url, first.topics["raw"], first.topics["enriched"], sigterm_first,
@@ -124,6 +129,12 @@ def one_run(seconds: float) -> dict:
             log = first.log_path.read_text(errors="replace")
             result["left_group"] = "LeaveGroup request succeeded" in log
             result["leave_failed"] = "LeaveGroup request failed" in log
+            if timeline:
+                print(f"SIGTERM at {stop['wall']:%H:%M:%S,%f}"[:-3])
+                for worker in (first, second):
+                    for line in worker.log_path.read_text(errors="replace").splitlines():
+                        if any(word in line for word in TIMELINE) and line[1:20] >= f"{stop['wall']:%Y-%m-%d %H:%M:%S}":
+                            print(f"  {worker.log_path.stem}: {line[:160]}")
             second.assert_alive()
         finally:
             first.stop()
@@ -135,12 +146,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=40.0, help="markers after the SIGTERM")
+    parser.add_argument("--timeline", action="store_true", help="print both workers' group log lines after the SIGTERM")
     args = parser.parse_args()
     print(f"setup: {len(os.sched_getaffinity(0))} cores, embedded Tansu broker on loopback, two workers in one "
           f"group, {PARTITIONS} partitions, default model, a marker per raw partition every {MARK_EVERY_S} s; "
           f"SIGTERM to one worker", flush=True)
     for run in range(1, args.runs + 1):
-        r = one_run(args.seconds)
+        r = one_run(args.seconds, args.timeline)
         firsts = ", ".join(f"p{p} {s:.1f} s" for p, s in r["first_after_s"].items())
         print(f"run {run}: marker latency before {r['median_before_s']:.2f} s median ({r['max_before_s']:.2f} max); "
               f"handoff pause (max latency after SIGTERM) {r['max_after_s']:.1f} s; first marker sent after the "
