@@ -34,6 +34,15 @@ def group(broker_url: str, tmp_path: Path, size: int) -> list[WorkerProcess]:
     return workers
 
 
+def wait_until_ready(worker: WorkerProcess, timeout: float = 300.0) -> None:
+    """Until the worker has joined the group and recovered its tables (its web server is up well before)."""
+    deadline = time.monotonic() + timeout
+    while "Worker ready" not in worker.log_path.read_text(errors="replace"):
+        worker.assert_alive()
+        assert time.monotonic() < deadline, f"worker never ready; log: {worker.log_tail()}"
+        time.sleep(0.5)
+
+
 def by_brand(records: list[dict]) -> list[tuple[bytes, bytes]]:
     return [(r["brand"].encode(), orjson.dumps(r)) for r in records]
 
@@ -91,13 +100,16 @@ def test_three_workers_joining_killed_and_stopped_raise_one_workers_alerts(broke
     try:
         first.start().wait_web()
         asyncio.run(produce(broker.url, first.topics["raw"], by_brand(thirds[0])))
-        second.start().wait_web()  # joins mid-stream: the first third is still being processed
+        second.start()
+        wait_until_ready(second)  # joined mid-stream: the first third is still being processed
         asyncio.run(produce(broker.url, first.topics["raw"], by_brand(thirds[1])))
-        third.start().wait_web()
+        third.start()
+        wait_until_ready(third)
         first.kill()  # SIGKILL, mid-stream
         asyncio.run(produce(broker.url, first.topics["raw"], by_brand(thirds[2][: len(thirds[2]) // 2])))
-        second.stop()  # SIGTERM: leaves the group
+        second.stop()  # SIGTERM
         assert second.process.returncode == 0, second.log_tail()
+        assert "LeaveGroup request succeeded" in second.log_path.read_text(), second.log_tail()
         asyncio.run(produce(broker.url, first.topics["raw"], by_brand(thirds[2][len(thirds[2]) // 2 :])))
         run_to_the_end(broker.url, third, records)
         got = settled_alerts(broker.url, first.topics["alerts"])
