@@ -145,6 +145,9 @@ def _onnx_embedder(model_dir: Path, threads: int | None) -> Callable[[np.ndarray
     options.intra_op_num_threads = available_cores(threads)
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle intra-op threads sleep instead of spinning: in a worker the event loop, the other stages and often
+    # the broker share these cores. Measured on 2 busy cores: 15.4 instead of 23.4 ms of CPU per text.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(
         str(model_dir / "onnx" / "encoder.int8.onnx"), options, providers=["CPUExecutionProvider"]
     )
