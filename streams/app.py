@@ -50,6 +50,10 @@ def configure(settings: Settings) -> faust.App:
         broker_session_timeout=10,
         broker_heartbeat_interval=3,
         stream_wait_empty=True,
+        # Table writes are one changelog record each: let them batch (a produce request per record costs the
+        # worker and the broker more than the records themselves).
+        producer_linger=0.05,
+        producer_max_batch_size=256 * 1024,
     )
     if settings.on_tansu:
         options.update(tansu.FAUST_SETTINGS)
