@@ -33,6 +33,7 @@ is replaced (:mod:`.stored`), never a crash at every bucket boundary.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
@@ -101,9 +102,11 @@ class BrandTimeline:
     def __init__(self, key: str, config: DetectorConfig, state: dict, detector: object, terms: object,
                  on_replaced: Callable[[str], None]) -> None:
         self.brand = brand = state.get("name", key)
-        # state written by another detector version or configuration: its baseline is learnt afresh
+        # state written by another detector version or configuration: its baseline is learnt afresh; a copy, as the
+        # detector steps its lists in place and the stored value may still wait in Faust's producer buffer
+        # (serialised when sent): the changelog must not show steps that no commit has recorded yet
         self.detector = load_or_replace(DETECTORS, key, detector,
-                                        lambda stored: BrandDetector(config, stored, brand=brand),
+                                        lambda stored: BrandDetector(config, copy.deepcopy(stored), brand=brand),
                                         lambda: BrandDetector(config, None, brand=brand), on_replaced)
         self.terms = load_or_replace(TERMS, key, terms,
                                      lambda stored: TermBaseline.from_dict(stored) if stored else TermBaseline(),
