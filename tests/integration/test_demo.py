@@ -1,4 +1,4 @@
-"""`ascolta demo --duration 120`, as `make demo DURATION=120` runs it: the injected crisis is printed,
+"""`ascolta demo --duration 180`, as `make demo DURATION=180` runs it: the injected crisis is printed,
 the quiet brands get no crisis, it exits 0 and leaves no process behind."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_demo_prints_the_crisis_and_stops_cleanly(tmp_path):
     env = {**os.environ, "ASCOLTA_DATA_DIR": os.environ.get("ASCOLTA_DATA_DIR", str(tmp_path))}
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--duration", "120"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "streams.cli", "demo", "--duration", "180"], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=400, start_new_session=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
