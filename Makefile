@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export ASCOLTA_DATA_DIR ?= $(CURDIR)/.ascolta
 DURATION ?=
 
-.PHONY: install model demo test bench clean
+.PHONY: install model demo test test-scale bench clean
 
 $(BIN)/ascolta: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)" >&2; exit 2; }
@@ -25,7 +25,10 @@ demo: model
 	$(BIN)/ascolta demo $(if $(DURATION),--duration $(DURATION))
 
 test: model
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs -m "not scale"
+
+test-scale: model
+	$(BIN)/python -m pytest -q -rs -m scale
 
 bench: model
 	$(BIN)/python benchmarks/pipeline.py

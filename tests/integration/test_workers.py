@@ -16,7 +16,7 @@ from streams.tools.sample import CRISIS_BRAND, generate
 from .test_pipeline import true_counts, worker_counts
 from .workers import WorkerProcess, consume_until, produce
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.scale]
 
 HOURS = 12.0  # the sample's crisis opens and resolves within this much history (see test_incidents.py)
 PARTITIONS = "4"  # so each of three workers owns something
