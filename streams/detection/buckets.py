@@ -114,13 +114,19 @@ class BrandTimeline:
         self.incident = BucketDigest.from_dict(state["incident"]) if state["incident"] else None
 
     def close(self, start: int, digest: BucketDigest) -> list[Alert]:
-        """Judge one complete bucket; the alerts it raises, each explained by its incident so far."""
-        decisions = self.detector.update(to_bucket(start, digest))
-        if any(d.event == "opened" for d in decisions):
+        """Judge one complete bucket; the alerts it raises, each explained by its incident so far.
+
+        A bucket the stored detector has already judged (a crash after its state was written, before the
+        brand's record was: :meth:`BucketBook.close_until` writes in that order) raises nothing again; its
+        digest joins the incident the detector holds open, which the older brand record does not know yet."""
+        judged = self.detector.judged(to_bucket(start, digest).start)
+        decisions = [] if judged else self.detector.update(to_bucket(start, digest))
+        if any(d.event == "opened" for d in decisions) or (
+                judged and self.incident is None and self.detector.open_incident_kind is not None):
             self.incident = BucketDigest()
         if self.incident is not None:
             self.incident.merge(digest)
-        else:
+        elif not judged:
             self.terms.update(digest)  # a crisis must not teach the baseline its own terms
         alerts = [Alert(self.brand, d, build_explanation(d, [self.incident or digest], self.terms)) for d in decisions]
         if any(d.event == "resolved" for d in decisions):
@@ -465,14 +471,17 @@ class BucketBook:
             t = start + b
 
         def commit() -> None:
+            """Written in the order a crash may cut the changelog: the detector's step before the record that
+            says the buckets are judged (a cut in between re-judges them, and the detector skips what it has
+            seen), the open buckets deleted last."""
             self._record_history(brand, state, counted, t)
+            self.tables.detectors[brand] = timeline.detector.to_state()
+            self.tables.terms[brand] = timeline.terms.to_dict()
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
             state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
                          incident=timeline.incident.to_dict() if timeline.incident else None)
             self.brand_states[brand] = state
-            self.tables.detectors[brand] = timeline.detector.to_state()
-            self.tables.terms[brand] = timeline.terms.to_dict()
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
             for start in starts:  # only after the state that counts them is written: a crash loses nothing

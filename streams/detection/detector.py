@@ -340,6 +340,11 @@ class BrandDetector:
         """How much history backs the baseline: 0 for a new brand, 1 after two weeks (weekly profile)."""
         return min(1.0, self.state.seen / (14 * self._per_day)) ** 0.5
 
+    def judged(self, start: datetime) -> bool:
+        """True when the bucket starting at ``start`` is at or before the last one processed."""
+        last = self.state.last_index
+        return last is not None and _bucket_index(start, self.config.bucket_seconds) <= last
+
     def update(self, bucket: Bucket) -> list[Decision]:
         """Process one bucket (and the empty buckets of any gap before it); return the alert events."""
         bucket = _consistent(bucket)
