@@ -19,13 +19,14 @@ import time
 from datetime import datetime, timezone
 
 import orjson
+from faust.types import TP
 
 from . import metrics
 from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings, timeline_topic
 from .contracts import parse_rfc3339, validate
 from .deadletter import guard, message_origin, send_to_deadletter
 from .detection.alert import Alert, alert_event
-from .detection.buckets import BucketBook, ClosedBucket, DetectTables, ahead_of_clock
+from .detection.buckets import BucketBook, ClosedBucket, DetectTables, KeyPrefixed, ahead_of_clock
 from .detection.detector import DetectorConfig
 from .detection.incidents import KINDS
 from .normalise import Rejection, dedup_key
@@ -35,15 +36,9 @@ from .web.timeline import timeline_point
 log = logging.getLogger(__name__)
 
 
-# Layout of the tables: streams/detection/buckets.py.
-tables = DetectTables(
-    open_buckets=app.Table("open-buckets", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-    brand_states=app.Table("brand-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-    detectors=app.Table("detector-states", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-    terms=app.Table("term-baselines", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-    history=app.Table("bucket-history", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-    clocks=app.Table("partition-clocks", default=None, schema=JSON_SCHEMA, partitions=settings.partitions),
-)
+# One table, so a crash keeps its writes in order (streams/detection/buckets.py: KeyPrefixed, and the layout).
+detect_state = app.Table("detect-state", default=None, schema=JSON_SCHEMA, partitions=settings.partitions)
+tables = DetectTables.within(detect_state)
 book = BucketBook(
     DetectorConfig(bucket_seconds=settings.bucket_s, calm_s=settings.calm_s), settings.lateness_s, tables,
     horizon_s=settings.brand_state_horizon_s,
@@ -51,10 +46,10 @@ book = BucketBook(
     on_forgotten=metrics.forget_brand,
 )
 
-# Mentions already counted: after a crash the enrich agent may publish a mention again at a new offset.
-counted_mentions = SeenKeys(
-    app, "counted-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
-)
+# Mentions already counted: after a crash the enrich agent may publish a mention again at a new offset. In the
+# same table as the counts, so a crash never keeps a mention's key without its count.
+counted_mentions = SeenKeys.within(KeyPrefixed(detect_state, "m|", "counted-mentions"),
+                                   horizon_s=settings.dedup_horizon_s)
 
 ticks_topic = app.topic(settings.ticks_topic, partitions=settings.partitions)
 detect_input = app.topic(settings.enriched_topic, ticks_topic.get_topic_name(), partitions=settings.partitions)
@@ -78,11 +73,32 @@ async def forget_assigned_partitions(app, assigned, **kwargs) -> None:
     book.clock.reset({tp.partition for tp in assigned if tp.topic in INPUT_TOPICS})
 
 
+async def backlogged(partition: int) -> bool:
+    """True when this partition's mentions wait upstream of the detector (on ``mentions.valid``, not yet
+    scored, or on ``mentions.enriched``, not yet counted), as this worker's consumer sees them: the partition
+    is busy, not quiet, and the wall clock must not close buckets whose mentions are still on their way (after
+    a restart, or while a burst outruns the model). A partition this worker does not consume is not judged."""
+    consumer = app.consumer
+    assigned = consumer.assignment()
+    for topic in (settings.valid_topic, settings.enriched_topic):
+        tp = TP(topic, partition)
+        if tp not in assigned:
+            continue
+        position, highwater = await consumer.position(tp), consumer.highwater(tp)
+        if position is None or highwater is None or highwater > position:
+            return True
+    return False
+
+
 @app.timer(interval=settings.clock_tick_s)
 async def tick_partitions() -> None:
-    """One tick per owned partition: the wall clock, for partitions whose mentions have stopped."""
+    """One tick per owned partition whose mentions have all arrived: the wall clock, for partitions whose
+    mentions have stopped."""
     now = time.time()
     for partition in sorted(owned_partitions()):
+        if await backlogged(partition):
+            metrics.TICKS_HELD.inc()
+            continue
         await ticks_topic.send(value=orjson.dumps({"now": now}), partition=partition)
 
 

@@ -77,6 +77,10 @@ SEVERITY = Gauge(
 )
 INCIDENTS_OPEN = Gauge("ascolta_incidents_open", "Open incidents per brand and kind", ["brand", "kind"])
 ALERT_EVENTS = Counter("ascolta_alert_events_total", "Alert events published", ["kind", "event"])
+TICKS_HELD = Counter(
+    "ascolta_clock_ticks_held_total",
+    "Wall-clock ticks not sent because the partition's mentions still waited upstream of the detector",
+)
 CONSUMER_LAG = Gauge(
     "ascolta_consumer_lag_messages",
     "Messages not yet consumed per assigned partition (high watermark minus position)",

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import weakref
+from collections.abc import MutableMapping
 
 import faust
 from faust.streams import _current_event
 
 log = logging.getLogger(__name__)
-
 
 
 @contextlib.contextmanager
@@ -35,7 +35,18 @@ class SeenKeys:
 
     def __init__(self, app: faust.App, name: str, *, horizon_s: float, partitions: int, schema: faust.Schema,
                  purge_every_s: float = 600.0) -> None:
-        self.table = app.Table(name, default=None, schema=schema, partitions=partitions)
+        self._keep_in(app.Table(name, default=None, schema=schema, partitions=partitions), horizon_s, purge_every_s)
+
+    @classmethod
+    def within(cls, table: MutableMapping, *, horizon_s: float, purge_every_s: float = 600.0) -> SeenKeys:
+        """Keys kept in a mapping that holds other state too (a key-prefixed view of one table with a ``name``),
+        so their writes stay in order with that state's."""
+        seen = cls.__new__(cls)
+        seen._keep_in(table, horizon_s, purge_every_s)
+        return seen
+
+    def _keep_in(self, table: MutableMapping, horizon_s: float, purge_every_s: float) -> None:
+        self.table = table
         self.horizon_s = horizon_s
         self.purge_every_s = purge_every_s
         self._last_purge: dict[int, float] = {}

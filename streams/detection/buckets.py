@@ -3,7 +3,9 @@
 One path for the stream and for ``ascolta detect``: :class:`BucketBook` works over the mappings of
 :class:`DetectTables`, Faust tables in the worker (:mod:`streams.detect`) and plain dicts offline
 (:mod:`streams.detection.offline`), so both count, close and explain with the same code. Values are JSON-safe,
-so the tables changelog them. The layout (the incident room reads it too):
+so the tables changelog them. In the worker the six are key-prefixed views of one table, ``detect-state``
+(:meth:`DetectTables.within`, prefixes in ``VIEWS``; the detect stage's counted-mention keys are a seventh, ``m|``),
+so a crash keeps its writes in order. The layout (the incident room reads it too):
 
 * ``open-buckets``: ``"<brand>|<bucket start, epoch s>"`` -> ``{"digest": BucketDigest dict, "offset": last
   applied input offset}``; the offset makes counting idempotent under redelivery;
@@ -27,6 +29,11 @@ lags the partition's boundary. Brands silent past the horizon (no incident) are 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
 closed bucket is late: it keeps the counts in the history exact, the decision stands.
+
+A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
+its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
+writes that belong with the change, and a crash could keep one without the other. ``commit`` writes in the
+order a crash may cut: history, detector, terms, then the brand record that says the buckets are judged.
 
 Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
 is replaced (:mod:`.stored`), never a crash at every bucket boundary.
@@ -80,6 +87,40 @@ def to_bucket(start: int, digest: BucketDigest) -> Bucket:
     )
 
 
+class KeyPrefixed(MutableMapping):
+    """The keys of one mapping that start with ``prefix``, without it: several kinds of state in one table.
+
+    Why one table: a producer keeps the order of writes within a changelog partition, not across topics, so
+    writes to several tables may reach the broker in any order and a crash could keep a later write without
+    an earlier one it depends on (a mention's dedup key without its count). In one table a crash keeps a
+    prefix of the writes, in the order they were made. Iterating scans the whole mapping: for rare scans."""
+
+    def __init__(self, mapping: MutableMapping, prefix: str, name: str) -> None:
+        self.mapping, self.prefix, self.name = mapping, prefix, name
+
+    def __getitem__(self, key: str):
+        return self.mapping[self.prefix + key]
+
+    def get(self, key: str, default=None):
+        return self.mapping.get(self.prefix + key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.prefix + key in self.mapping
+
+    def __setitem__(self, key: str, value) -> None:
+        self.mapping[self.prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.mapping[self.prefix + key]
+
+    def __iter__(self):
+        n = len(self.prefix)
+        return (key[n:] for key in list(self.mapping.keys()) if isinstance(key, str) and key.startswith(self.prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class DetectTables:
     """The mappings a :class:`BucketBook` keeps its state in (see the module doc for their layout)."""
@@ -90,6 +131,17 @@ class DetectTables:
     terms: MutableMapping = field(default_factory=dict)
     history: MutableMapping = field(default_factory=dict)
     clocks: MutableMapping = field(default_factory=dict)
+
+    @classmethod
+    def within(cls, table: MutableMapping) -> DetectTables:
+        """All of them as key-prefixed views of one table (the worker's ``detect-state``: see
+        :class:`KeyPrefixed` for why one)."""
+        return cls(**{attribute: KeyPrefixed(table, prefix, name) for attribute, (prefix, name) in VIEWS.items()})
+
+
+# Where each kind of state lives in the one table: key prefix and name (the name logs and metrics show).
+VIEWS = {"open_buckets": ("o|", OPEN_BUCKETS), "brand_states": ("b|", BRAND_STATES), "detectors": ("d|", DETECTORS),
+         "terms": ("t|", TERMS), "history": ("h|", HISTORY), "clocks": ("c|", CLOCKS)}
 
 
 class BrandTimeline:
@@ -341,18 +393,13 @@ class BucketBook:
         key = bucket_key(brand, chunk_start)
         chunk = self._chunk(key)
         entry = next((e for e in chunk if e[0] == start), None)
-        if entry is not None:
-            if entry[2] >= offset:
-                return False  # redelivered after a restart, already counted
-            entry[1] += 1
-            entry[2] = offset
-        else:
-            chunk.append([start, 1, offset])
-            chunk.sort()
+        if entry is not None and entry[2] >= offset:
+            return False  # redelivered after a restart, already counted
+        # new values, never the stored ones changed in place (module doc: never changed in place)
+        chunk = sorted([e for e in chunk if e[0] != start] + [[start, entry[1] + 1 if entry else 1, offset]])
         self.tables.history[key] = chunk
         if chunk_start not in state["chunks"]:
-            state["chunks"] = sorted([*state["chunks"], chunk_start])
-            self.brand_states[brand] = state
+            self.brand_states[brand] = {**state, "chunks": sorted([*state["chunks"], chunk_start])}
         return True
 
     # ------------------------------------------------------------------------------- the clock
@@ -362,15 +409,18 @@ class BucketBook:
         close (when a bucket boundary passed: those with open buckets before it and the hot ones, else this
         one). ``now``: the wall clock when live, which :meth:`tick` measures quiet time from."""
         self.boundary(partition)
-        watermark = max(event_time, self.clock.watermarks.get(partition, float("-inf")))
-        if now is not None:
-            self.clock.arrivals[partition] = (now, watermark)
-        return self._advance(partition, watermark, [brand_key(brand)])
+        if now is not None:  # the latest event time of a mention, which quiet time is added to (not the ticks')
+            arrived = self.clock.arrivals.get(partition)
+            latest = self.clock.watermarks.get(partition, float("-inf")) if arrived is None else arrived[1]
+            self.clock.arrivals[partition] = (now, max(event_time, latest))
+        return self._advance(partition, event_time, [brand_key(brand)])
 
     def tick(self, partition: int, now: float) -> tuple[float, list[str]]:
         """Wall-clock time on a live partition: event time advances as much as the wall clock has since the
         last mention arrived (never past ``now``), so a quiet partition still closes its buckets. Replays of
-        history keep their event time: their mentions arrive faster than the wall clock moves."""
+        history keep their event time: their mentions arrive faster than the wall clock moves. The quiet time
+        counts from the latest mention's event time, never from an earlier tick's: pauses between arrivals
+        (a model batch, a restart) do not add up to a clock running ahead of the mentions still arriving."""
         self.boundary(partition)
         if partition not in self.clock.watermarks:
             return float("-inf"), []  # nothing seen on this partition yet
@@ -439,6 +489,7 @@ class BucketBook:
         state = self._stored_state(brand, load_closable_brand_state)
         if state is None or closable_until <= state["closed_through"]:
             return Closing([], lambda: None)
+        state = dict(state)  # written back whole by commit(), never changed in place (module doc: never changed in place)
         partition, b = state["p"], self.bucket_s
         pending = self._pending(partition)
         starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
@@ -503,8 +554,7 @@ class BucketBook:
             if chunk_start not in chunks:
                 chunks[chunk_start] = self._chunk(bucket_key(brand, chunk_start))
             chunk = chunks[chunk_start]
-            chunk[:] = [e for e in chunk if e[0] != start] + [[start, count, offset]]
-            chunk.sort()
+            chunks[chunk_start] = sorted([e for e in chunk if e[0] != start] + [[start, count, offset]])
         for chunk_start, chunk in chunks.items():
             self.tables.history[bucket_key(brand, chunk_start)] = chunk
         kept = set(state["chunks"]) | set(chunks)

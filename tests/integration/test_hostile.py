@@ -284,8 +284,8 @@ def test_a_reach_bomb_in_a_crisis_still_alerts_and_survives_a_restart_with_corru
     quiet = brand_key("Lumen Bank")
     partition = DefaultPartitioner()(b"Lumen Bank", [0, 1], [0, 1])
     corrupt = [
-        (f"{app_id}-brand-states-changelog", orjson.dumps(quiet), b'{"p": 0, "closed_through": null}'),
-        (f"{app_id}-open-buckets-changelog", orjson.dumps(f"{quiet}|{int(cut.timestamp()) // 300 * 300}"),
+        (f"{app_id}-detect-state-changelog", orjson.dumps(f"b|{quiet}"), b'{"p": 0, "closed_through": null}'),
+        (f"{app_id}-detect-state-changelog", orjson.dumps(f"o|{quiet}|{int(cut.timestamp()) // 300 * 300}"),
          b'{"digest": {"reach": null}, "offset": 0}'),
     ]
     for topic, key, value in corrupt:
