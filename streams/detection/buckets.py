@@ -10,8 +10,9 @@ so the tables changelog them. The layout (the incident room reads it too):
 * ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> a small
   record ``{"v": 2, "p": input partition, "name": display name as first seen, "closed_through": first bucket
   the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
-  boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts]}``;
-* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` (opaque);
+  boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts],
+  "early_from": the count from which the next bucket is judged while still open (absent: not yet)}``;
+* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` (opaque; it holds an incident opened early);
 * ``term-baselines``: brand key -> :meth:`TermBaseline.to_dict` (opaque);
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
   counts, late mentions included, for the last two days;
@@ -23,6 +24,11 @@ Cost follows activity: a bucket boundary judges only the brands with mentions in
 small records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
 at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``closed_through`` of a quiet brand
 lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
+
+An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
+mention): only once the open bucket's count passes the brand's ``early_from`` (stored at its last close) and then
+at most once per quarter of the count so far, so ordinary brands pay one comparison per mention. The detector
+keeps the early incident (its state is the one write), and the bucket's close continues it.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
@@ -121,8 +127,10 @@ class BrandTimeline:
         digest joins the incident the detector holds open, which the older brand record does not know yet."""
         judged = self.detector.judged(to_bucket(start, digest).start)
         decisions = [] if judged else self.detector.update(to_bucket(start, digest))
+        # The record knows no incident the detector holds: one opened early (BrandDetector.early), or a crash
+        # between the two writes. It is explained by its buckets from this one on.
         if any(d.event == "opened" for d in decisions) or (
-                judged and self.incident is None and self.detector.open_incident_kind is not None):
+                self.incident is None and self.detector.open_incident_kind is not None):
             self.incident = BucketDigest()
         if self.incident is not None:
             self.incident.merge(digest)
@@ -159,11 +167,24 @@ class Closing:
 
 
 @dataclass
+class EarlyOpening:
+    """What :meth:`BucketBook.open_early` raised (at most one ``opened``). Publish, then :meth:`commit`: a crash in
+    between raises it again, with the same event id, when the mention comes again."""
+
+    alerts: list[Alert]
+    commit: Callable[[], None]
+
+
+NOT_EARLY = EarlyOpening([], lambda: None)
+
+
+@dataclass
 class PartitionClock:
     """Worker-local caches per input partition, rebuilt from the tables on demand; :meth:`reset` drops a
     partition's on every assignment change: watermarks and boundaries, when the last mention arrived (wall
-    clock), the partition's brands, its hot brands, its open buckets by start, and their digests as loaded (a
-    mention adds to the object instead of reloading the stored dict)."""
+    clock), the partition's brands, its hot brands, its open buckets by start, their digests as loaded (a
+    mention adds to the object instead of reloading the stored dict), and the count at which each open bucket
+    was last judged early."""
 
     watermarks: dict[int, float] = field(default_factory=dict)
     boundaries: dict[int, int] = field(default_factory=dict)
@@ -172,11 +193,12 @@ class PartitionClock:
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
     digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
+    early_checked: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending,
-                          self.digests):
+                          self.digests, self.early_checked):
                 cache.pop(partition, None)
 
 
@@ -355,6 +377,47 @@ class BucketBook:
             self.brand_states[brand] = state
         return True
 
+    # ------------------------------------------------------------------------------- early opening
+
+    def open_early(self, brand: str, event_time: float, watermark: float) -> EarlyOpening:
+        """After a mention of ``brand`` at ``event_time`` is counted (and what is due closed): an extreme burst in
+        its still open bucket opens the incident now (:meth:`BrandDetector.early`, ``watermark`` minus the
+        bucket's start elapsed). Cheap for ordinary traffic: one comparison with the brand's ``early_from``."""
+        key = brand_key(brand)
+        state = self._stored_state(key)
+        start = self.bucket_start(event_time)
+        if state is None or not isinstance(state.get("early_from"), int) or start < state["closed_through"]:
+            return NOT_EARLY
+        partition, open_key = state["p"], bucket_key(key, start)
+        stored = self._stored_bucket(open_key, partition)
+        checked = self.clock.early_checked.setdefault(partition, {})
+        last = checked.get(open_key, 0)
+        if stored is None or stored[0].count < max(state["early_from"], last + max(1, last // 4)):
+            return NOT_EARLY
+        checked[open_key] = stored[0].count
+        state = self._stored_state(key, load_closable_brand_state)
+        if state is None or state["incident"] is not None:
+            return NOT_EARLY  # an incident is open: the close judges its growth
+        timeline = BrandTimeline(key, self.config, state, self.tables.detectors.get(key), self.tables.terms.get(key),
+                                 self.on_replaced)
+        waiting = [(s, self._stored_bucket(bucket_key(key, s), partition))
+                   for s, brands in sorted(self._pending(partition).items())
+                   if key in brands and state["closed_through"] <= s < start]
+        waiting = [(s, stored_before[0]) for s, stored_before in waiting if stored_before]
+        decision = timeline.detector.early(to_bucket(start, stored[0]), watermark - start,
+                                           [to_bucket(s, digest) for s, digest in waiting])
+        if decision is None:
+            return NOT_EARLY
+        checked[open_key] = float("inf")  # opened: nothing more to judge before the close
+        digests = [digest for _, digest in waiting] + [stored[0]]
+        alert = Alert(timeline.brand, decision, build_explanation(decision, digests, timeline.terms))
+
+        def commit() -> None:
+            """The detector's state is the one write: the bucket's close reads the early incident from it."""
+            self.tables.detectors[key] = timeline.detector.to_state()
+
+        return EarlyOpening([alert], commit)
+
     # ------------------------------------------------------------------------------- the clock
 
     def due(self, brand: str, event_time: float, partition: int, now: float | None = None) -> tuple[float, list[str]]:
@@ -480,7 +543,8 @@ class BucketBook:
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
             state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
-                         incident=timeline.incident.to_dict() if timeline.incident else None)
+                         incident=timeline.incident.to_dict() if timeline.incident else None,
+                         early_from=timeline.detector.early_gate(datetime.fromtimestamp(t, timezone.utc)))
             self.brand_states[brand] = state
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
