@@ -1,0 +1,184 @@
+"""Early opening (issue 18): an extreme burst opens its incident while its bucket is still being counted, and the
+bucket's close continues that incident. Through the detect stage's code over plain dicts (``BucketBook``, as
+tests/test_buckets.py drives it), ``ascolta detect``'s ``detect_mentions``, and the detector alone."""
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from test_buckets import START, Changelog, book, mention, step
+
+from streams.detection.buckets import BucketBook
+from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
+from streams.detection.incidents import incident_id_for
+from streams.detection.offline import detect_mentions
+
+BURST = START + 22 * 3600  # a bucket boundary, after 22 hours of calm
+
+
+def burst_day(phase_s: int, per_second: float = 2.0, seconds: int = 100, label: str = "negative"
+              ) -> list[tuple[dict, float]]:
+    """Acme and Bolt, two neutral mentions each per 5 minutes for a day; ``phase_s`` into the bucket at BURST, a
+    burst on Acme about a recall (``label``: its sentiment), ``per_second`` for ``seconds``. In event-time order."""
+    mentions, n = [], 0
+    for minute in range(0, 24 * 60, 5):
+        for brand in ("Acme", "Bolt"):
+            for i in range(2):
+                mentions.append((mention(n, brand), START + minute * 60 + 1 + 100 * i + (brand == "Bolt")))
+                n += 1
+    for k in range(int(per_second * seconds)):
+        m = {**mention(n, "Acme", label), "text": f"recall contamination listeria batch {k}"}
+        mentions.append((m, BURST + phase_s + k / per_second))
+        n += 1
+    return sorted(mentions, key=lambda pair: pair[1])
+
+
+def acme_events(b: BucketBook, mentions: list[tuple[dict, float]]) -> list[tuple[float, object]]:
+    """(event time of the mention whose processing raised it, alert) for Acme's alerts, as the stream raises them."""
+    return [(t, alert) for offset, (m, t) in enumerate(mentions) for alert in step(b, m, t, 0, offset)
+            if alert.brand == "Acme"]
+
+
+def test_an_extreme_burst_opens_before_its_bucket_closes_and_the_close_continues_the_same_incident():
+    for phase, lateness in ((0, 60), (250, 60), (0, 0)):
+        b = book(lateness_s=lateness)
+        mentions = burst_day(phase)
+        in_bucket = sum(m["brand"] == "Acme" and BURST <= t < BURST + 300 for m, t in mentions)
+        events = acme_events(b, mentions)
+        bucket = BURST  # the bucket the burst starts in: a phase of 250 s leaves 50 s of it
+        opened = [(t, a) for t, a in events if a.decision.event == "opened"]
+        assert len(opened) == 1, (phase, lateness, [(t - BURST, a.decision.event) for t, a in events])
+        raised_at, first = opened[0]
+        # within 10 s of the burst's start, while its bucket is open (and, at phase 0 with 60 s of lateness,
+        # while the bucket before it still waits for late mentions)
+        assert BURST + phase <= raised_at <= BURST + phase + 10, (phase, lateness, raised_at - BURST)
+        assert first.decision.at == datetime.fromtimestamp(bucket, UTC) and first.decision.kind == "crisis"
+        assert first.decision.incident_id == incident_id_for("Acme", "crisis", first.decision.at)
+        assert first.decision.expected < first.decision.observed and first.explanation["mentions"] >= 5
+        assert "recall" in {term["term"] for term in first.explanation["top_terms"]}
+        # the close of its bucket continues it: the same id, seq going on, never a second "opened"
+        assert {a.decision.incident_id for _, a in events} == {first.decision.incident_id}
+        assert [a.decision.seq for _, a in events] == list(range(1, len(events) + 1))
+        assert len(events) > 1 and events[1][0] >= bucket + 300 + lateness  # the close's update, not earlier
+        # from the close on, the incident is explained by its whole bucket, which the brand record now holds
+        assert events[1][1].explanation["mentions"] == in_bucket
+        assert b.tables.brand_states["acme"]["incident"]["count"] >= in_bucket
+
+
+def test_ascolta_detect_opens_early_the_same_way():
+    mentions = burst_day(250)
+    now = [0.0]
+
+    def clocked():
+        for m, t in mentions:
+            now[0] = t
+            yield m, t
+
+    alerts = [(now[0], alert) for alert in detect_mentions(clocked(), DetectorConfig()) if alert.brand == "Acme"]
+    streamed = acme_events(book(lateness_s=0), mentions)
+    assert [(t, a.decision) for t, a in alerts] == [(t, a.decision) for t, a in streamed]
+    assert alerts[0][1].decision.event == "opened" and alerts[0][0] < BURST + 300
+
+
+def test_a_burst_the_whole_bucket_test_would_not_call_significant_does_not_open_early():
+    """Twice the usual rate, with the usual tone, for half an hour: a lot for the first minutes of a bucket,
+    nothing for a whole bucket: no early opening."""
+    events = acme_events(book(lateness_s=0), burst_day(0, per_second=2 / 300 * 2, seconds=60 * 30, label="neutral"))
+    assert not [a for _, a in events if a.decision.event == "opened"]
+
+
+def history(rng: np.random.Generator, days: int = 7, level: float = 20.0) -> list[Bucket]:
+    """A week of a mid-size brand: a daily rhythm, overdispersed counts, 20% negative and 25% positive."""
+    buckets = []
+    for i in range(days * 288):
+        mean = level * (1 + 0.5 * np.cos(2 * np.pi * ((i * 5 / 60) % 24 - 20) / 24))
+        count = int(rng.poisson(rng.gamma(20.0, mean / 20.0)))
+        negative = int(rng.binomial(count, 0.2))
+        positive = int(rng.binomial(count - negative, 0.25 / 0.8))
+        buckets.append(Bucket(datetime(2026, 3, 2, tzinfo=UTC) + timedelta(minutes=5 * i), count, negative, positive,
+                              100.0 * count))
+    return buckets
+
+
+def test_a_partial_bucket_opens_only_where_the_whole_bucket_test_falls_short_by_less_than_the_margin():
+    """The documented rule (docs/detection.md, "Early opening"): whatever a partial bucket opens, the full-bucket
+    test on the same mentions, with every opening threshold lowered by ``early_margin``, opens too. And a count
+    far above the elapsed part's expectation but ordinary for a whole bucket does not open."""
+    config = DetectorConfig()
+    lowered = replace(config, open_surprise=config.open_surprise - config.early_margin,
+                      volume_only_surprise=config.volume_only_surprise - config.early_margin)
+    detector = BrandDetector(config, brand="acme")
+    for bucket in history(np.random.default_rng(4)):
+        detector.update(bucket)
+    start = datetime(2026, 3, 9, tzinfo=UTC)  # the next bucket: about 25 mentions expected
+    state = detector.to_state()  # each detector below steps a copy: a restored detector works on the lists it is given
+    opened = refused = 0
+    for count in range(0, 161, 4):
+        for negative_share in (None, 0.2, 0.5, 0.9):
+            for elapsed in (20, 90, 200, 300):
+                negative = None if negative_share is None else round(count * negative_share)
+                positive = None if negative is None else (count - negative) // 4
+                partial = Bucket(start, count, negative, positive, 100.0 * count)
+                early = BrandDetector(config, copy.deepcopy(state), brand="acme").early(partial, elapsed)
+                whole = BrandDetector(lowered, copy.deepcopy(state), brand="acme").update(partial)
+                if early is not None:
+                    assert [(d.event, d.kind) for d in whole] == [("opened", early.kind)], (count, negative_share,
+                                                                                            elapsed, early, whole)
+                    opened += 1
+                elif not whole and count >= 3 * 25 * max(elapsed, config.early_min_elapsed_s) / 300:
+                    refused += 1  # three times the elapsed part's expectation, yet no case for the whole bucket
+    assert opened > 10 and refused > 10, (opened, refused)
+    quiet = Bucket(start, 25, 5, 5, 2500.0)  # a whole bucket's usual mentions within the first 30 seconds
+    assert BrandDetector(config, copy.deepcopy(state), brand="acme").early(quiet, 30) is None
+
+
+def published_then_committed(b: BucketBook, m: dict, t: float, offset: int):
+    """``step`` (tests/test_buckets.py) taken apart: each batch of alerts the detect stage publishes for one
+    mention, with the commit that follows it."""
+    b.count(m, t, 0, offset)
+    watermark, brands = b.due(m["brand"], t, 0)
+    for brand in brands:
+        closing = b.close(brand, watermark)
+        yield [alert for closed in closing.buckets for alert in closed.alerts], closing.commit
+    opening = b.open_early(m["brand"], t, watermark)
+    yield opening.alerts, opening.commit
+
+
+def test_a_crash_between_the_early_opening_and_the_close_does_not_open_a_second_incident():
+    """Tables rebuilt from every prefix of the writes from the early opening's message to its bucket's close (as in
+    test_buckets.py's crash test), the messages after the cut replayed: one ``opened``, one incident id, and every
+    event with the event id (incident id and seq) it has without the crash."""
+    mentions = burst_day(250)
+    changelog = Changelog()
+    reference = BucketBook(DetectorConfig(bucket_seconds=300), 60, changelog.tables())
+    marks, raised, published = [], [], {}  # published: event -> writes before it went out
+    for offset, (m, t) in enumerate(mentions):
+        marks.append(len(changelog.writes))
+        raised.append([])
+        for alerts, commit in published_then_committed(reference, m, t, offset):
+            for a in alerts:
+                if a.brand == "Acme":
+                    event = (a.decision.incident_id, a.decision.event, a.decision.seq)
+                    raised[-1].append(event)
+                    published[event] = len(changelog.writes)
+            commit()
+    marks.append(len(changelog.writes))
+    expected = sorted({event for message in raised for event in message})
+    first = next(i for i, message in enumerate(raised) if message)
+    close = next(i for i, message in enumerate(raised) if i > first and message)  # the close's "updated"
+    assert raised[first][0][1] == "opened" and mentions[first][1] < BURST + 300 <= mentions[close][1]
+    cuts = 0
+    for i in [first, first + 1, close - 1, close]:
+        for kept in range(marks[i], marks[i + 1] + 1):
+            restarted = BucketBook(reference.config, 60, changelog.restore(kept))
+            events = {event for message in raised[:i + 1] for event in message if published[event] <= kept}
+            for offset in range(i, len(mentions)):
+                m, t = mentions[offset]
+                events |= {(a.decision.incident_id, a.decision.event, a.decision.seq)
+                           for a in step(restarted, m, t, 0, offset) if a.brand == "Acme"}
+            assert sorted(events) == expected, (i - first, kept - marks[i], sorted(events), expected)
+            assert [e for e in events if e[1] == "opened"] == [raised[first][0]]
+            cuts += 1
+    assert cuts > 8
