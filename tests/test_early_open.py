@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from test_buckets import START, Changelog, book, mention, step
+from test_scenarios import CONFIG, ORDINARY, PER_DAY, buckets_for, classifier, model_labels  # noqa: F401 (fixtures)
 
 from streams.detection.buckets import BucketBook
 from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
@@ -182,3 +183,31 @@ def test_a_crash_between_the_early_opening_and_the_close_does_not_open_a_second_
             assert [e for e in events if e[1] == "opened"] == [raised[first][0]]
             cuts += 1
     assert cuts > 8
+
+
+def test_a_month_of_ordinary_traffic_opens_nothing_early(model_labels):
+    """The 30-day ordinary traffic of tests/test_scenarios.py (five brands, real texts labelled by the real model):
+    each bucket judged early at 30 s to 4 minutes, its mentions so far drawn clumped (the elapsed share of the
+    bucket from a Beta(2f, 2(1 - f)): bursts of ordinary mentions), opens exactly the incidents the closes open."""
+    rng, draws = np.random.default_rng(30), np.random.default_rng(5)
+    for brand in ORDINARY:
+        buckets = buckets_for(rng, brand, model_labels, 30 * PER_DAY)
+        closes_only, judged_early = BrandDetector(CONFIG, brand=brand.name), BrandDetector(CONFIG, brand=brand.name)
+        reference = [(d.incident_id, d.event) for b in buckets for d in closes_only.update(b) if d.kind != "watch"]
+        events = []
+        for bucket in buckets:
+            for elapsed in (30, 60, 120, 240):
+                decision = judged_early.early(clumped(draws, bucket, elapsed / 300), elapsed)
+                events += [(decision.incident_id, decision.event)] if decision is not None else []
+            events += [(d.incident_id, d.event) for d in judged_early.update(bucket) if d.kind != "watch"]
+        assert events == reference, (brand.name, events, reference)
+
+
+def clumped(rng: np.random.Generator, bucket: Bucket, fraction: float) -> Bucket:
+    """The part of ``bucket`` counted by ``fraction`` of its time, the arrivals clumped."""
+    count = int(rng.binomial(bucket.count, rng.beta(2 * fraction, 2 * (1 - fraction))))
+    negative = int(rng.hypergeometric(bucket.negative, bucket.count - bucket.negative, count)) if count else 0
+    others = bucket.count - bucket.negative
+    positive = (int(rng.hypergeometric(bucket.positive, others - bucket.positive, count - negative))
+                if count > negative else 0)
+    return Bucket(bucket.start, count, negative, positive, bucket.reach * count / max(bucket.count, 1))
