@@ -114,8 +114,8 @@ def nab(data: Path, config: DetectorConfig) -> None:
             with (data / name).open(newline="") as handle:
                 rows = [row for row in list(csv.reader(handle))[1:] if row]
             timestamps = [row[0] for row in rows]
-            detections, early_here = nab_detections([round(float(r[1])) for r in rows],
-                                                     [datetime.fromisoformat(t) for t in timestamps], config, clumped, rng)
+            counts, starts = [round(float(r[1])) for r in rows], [datetime.fromisoformat(t) for t in timestamps]
+            detections, early_here = nab_detections(counts, starts, config, clumped, rng)
             windows = window_rows(timestamps, labels[name])
             n_windows += len(windows)
             opened, early = opened + len(detections), early + early_here

@@ -34,7 +34,7 @@ def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int,
         closing = b.close(brand, watermark)
         alerts += [alert for closed in closing.buckets for alert in closed.alerts]
         closing.commit()
-    opening = b.open_early(m["brand"], event_time, watermark)
+    opening = b.open_early(m["brand"], event_time)
     alerts += opening.alerts
     opening.commit()
     return alerts

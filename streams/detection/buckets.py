@@ -26,9 +26,9 @@ at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``clos
 lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
 
 An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
-mention): only once the open bucket's count passes the brand's ``early_from`` (stored at its last close) and then
-at most once per quarter of the count so far, so ordinary brands pay one comparison per mention. The detector
-keeps the early incident (its state is the one write), and the bucket's close continues it.
+mention): judged only once the open bucket's count passes the brand's ``early_from`` (stored at its last close)
+and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector's state keeps
+the early incident (the one write), and the bucket's close continues it.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
@@ -48,7 +48,7 @@ from datetime import datetime, timezone
 
 from .. import text
 from .alert import Alert, build_explanation
-from .detector import BrandDetector, Bucket, DetectorConfig
+from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
@@ -183,8 +183,7 @@ class PartitionClock:
     """Worker-local caches per input partition, rebuilt from the tables on demand; :meth:`reset` drops a
     partition's on every assignment change: watermarks and boundaries, when the last mention arrived (wall
     clock), the partition's brands, its hot brands, its open buckets by start, their digests as loaded (a
-    mention adds to the object instead of reloading the stored dict), and the count at which each open bucket
-    was last judged early."""
+    mention adds to the object instead of reloading the stored dict)."""
 
     watermarks: dict[int, float] = field(default_factory=dict)
     boundaries: dict[int, int] = field(default_factory=dict)
@@ -193,12 +192,11 @@ class PartitionClock:
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
     digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
-    early_checked: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending,
-                          self.digests, self.early_checked):
+                          self.digests):
                 cache.pop(partition, None)
 
 
@@ -379,42 +377,41 @@ class BucketBook:
 
     # ------------------------------------------------------------------------------- early opening
 
-    def open_early(self, brand: str, event_time: float, watermark: float) -> EarlyOpening:
+    def open_early(self, brand: str, event_time: float) -> EarlyOpening:
         """After a mention of ``brand`` at ``event_time`` is counted (and what is due closed): an extreme burst in
-        its still open bucket opens the incident now (:meth:`BrandDetector.early`, ``watermark`` minus the
-        bucket's start elapsed). Cheap for ordinary traffic: one comparison with the brand's ``early_from``."""
+        its still open bucket opens the incident now (:meth:`BrandDetector.early`, the mention's event time minus
+        the bucket's start elapsed: the brand's own clock, as its mentions arrive in order on its partition).
+
+        Cheap for ordinary traffic: judged only when the bucket's count reaches one of the checkpoints (each a
+        quarter above the last: :func:`early_checkpoint`) at or above the brand's ``early_from``. The buckets
+        before it that still wait for late mentions are judged first as they stand, on copies (their close
+        commits them), so the stream, with its allowed lateness, decides as ``ascolta detect`` does."""
         key = brand_key(brand)
         state = self._stored_state(key)
         start = self.bucket_start(event_time)
         if state is None or not isinstance(state.get("early_from"), int) or start < state["closed_through"]:
             return NOT_EARLY
-        partition, open_key = state["p"], bucket_key(key, start)
-        stored = self._stored_bucket(open_key, partition)
-        checked = self.clock.early_checked.setdefault(partition, {})
-        last = checked.get(open_key, 0)
-        if stored is None or stored[0].count < max(state["early_from"], last + max(1, last // 4)):
+        stored = self._stored_bucket(bucket_key(key, start), state["p"])
+        if stored is None or stored[0].count < state["early_from"] or not early_checkpoint(stored[0].count):
             return NOT_EARLY
-        checked[open_key] = stored[0].count
-        state = self._stored_state(key, load_closable_brand_state)
-        if state is None or state["incident"] is not None:
+        state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
+        if state is None or state["incident"] is not None or not isinstance(detector, dict):
             return NOT_EARLY  # an incident is open: the close judges its growth
-        timeline = BrandTimeline(key, self.config, state, self.tables.detectors.get(key), self.tables.terms.get(key),
-                                 self.on_replaced)
-        waiting = [(s, self._stored_bucket(bucket_key(key, s), partition))
-                   for s, brands in sorted(self._pending(partition).items())
-                   if key in brands and state["closed_through"] <= s < start]
-        waiting = [(s, stored_before[0]) for s, stored_before in waiting if stored_before]
-        decision = timeline.detector.early(to_bucket(start, stored[0]), watermark - start,
-                                           [to_bucket(s, digest) for s, digest in waiting])
+        closing = self.close_until(key, start)  # never committed
+        if any(closed.alerts for closed in closing.buckets):
+            return NOT_EARLY  # the waiting buckets raise something: their close comes first
+        timeline = closing.buckets[-1].timeline if closing.buckets else BrandTimeline(
+            key, self.config, state, detector, self.tables.terms.get(key), self.on_replaced)
+        decision = timeline.detector.early(to_bucket(start, stored[0]), event_time - start)
         if decision is None:
             return NOT_EARLY
-        checked[open_key] = float("inf")  # opened: nothing more to judge before the close
-        digests = [digest for _, digest in waiting] + [stored[0]]
-        alert = Alert(timeline.brand, decision, build_explanation(decision, digests, timeline.terms))
+        alert = Alert(timeline.brand, decision, build_explanation(decision, [stored[0]], timeline.terms))
+        early = timeline.detector.state.early
 
         def commit() -> None:
-            """The detector's state is the one write: the bucket's close reads the early incident from it."""
-            self.tables.detectors[key] = timeline.detector.to_state()
+            """The stored detector state, with the early incident, is the one write: the waiting buckets are
+            judged by their own close, and the bucket's close continues the incident."""
+            self.tables.detectors[key] = {**detector, "version": STATE_VERSION, "early": early}
 
         return EarlyOpening([alert], commit)
 
@@ -544,7 +541,7 @@ class BucketBook:
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
             state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
                          incident=timeline.incident.to_dict() if timeline.incident else None,
-                         early_from=timeline.detector.early_gate(datetime.fromtimestamp(t, timezone.utc)))
+                         early_from=self._early_from(timeline.detector, t))
             self.brand_states[brand] = state
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
@@ -558,6 +555,13 @@ class BucketBook:
                         del pending[start]
 
         return Closing(closed, commit)
+
+    def _early_from(self, detector: BrandDetector, first: int) -> int:
+        """The count below which counting a mention of buckets from ``first`` on skips the early judgement: 80% of
+        the detector's gate (:meth:`BrandDetector.early_gate`) for that bucket or the next, the lower, so that the
+        stream (its last bucket waiting for late mentions) and ``ascolta detect`` judge at the same counts."""
+        starts = (first, first + self.bucket_s)
+        return max(1, min(detector.early_gate(datetime.fromtimestamp(s, timezone.utc)) for s in starts) * 4 // 5)
 
     def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
         """Append the closed counts to their hour chunks; drop the chunks older than the kept history."""
@@ -576,6 +580,16 @@ class BucketBook:
             self.tables.history.pop(bucket_key(brand, chunk_start), None)
             kept.discard(chunk_start)
         state["chunks"] = sorted(kept)
+
+
+def early_checkpoint(count: int) -> bool:
+    """Whether an open bucket is judged early at this count: 1, 2, ... 8, 10, 12, 15, 18, 22, 27, ..., each about a
+    quarter above the last, so a burst of n mentions costs O(log n) judgements and every path judges at the same
+    counts, whenever its buckets close."""
+    checkpoint = 1
+    while checkpoint < count:
+        checkpoint = max(checkpoint + 1, checkpoint * 5 // 4)
+    return checkpoint == count
 
 
 def ahead_of_clock(event_time: float, now: float, skew_s: float) -> str | None:

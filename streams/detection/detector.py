@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -392,16 +391,15 @@ class BrandDetector:
         sd = math.sqrt(max(mu, 1.0) + self._alpha(0) * mu * self._size(1))
         return max(c.min_open_count, math.ceil(mu + c.early_gate_sd * sd))
 
-    def early(self, partial: Bucket, elapsed_s: float, before: Sequence[Bucket] = ()) -> Decision | None:
+    def early(self, partial: Bucket, elapsed_s: float) -> Decision | None:
         """The ``opened`` event of an extreme burst in ``partial``, the bucket still being counted, ``elapsed_s``
         seconds of event time after its start; None when it does not open now.
 
-        ``before``: the brand's complete buckets after the last judged one that wait for late mentions, taken as
-        they stand. Everything is judged on a copy (the baseline learns from closed buckets only), on window
-        evidence only (a burst's volume, with its tone when known; not the drift, the shift or the watch), and
-        opens only when all of these hold:
+        Judged on a copy (the baseline learns from closed buckets only; a quiet brand's empty buckets since its
+        last judged one are caught up there), on window evidence only (a burst's volume, with its tone when
+        known; not the drift, the shift or the watch). Opens only when all of these hold:
 
-        * the partial count passes :meth:`early_gate` (of the last judged state: what the bucket book stores);
+        * the partial count passes :meth:`early_gate`;
         * against the expectation for the elapsed part (at least ``early_min_elapsed_s``), the evidence is
           ``early_margin`` above the threshold a closed bucket must pass;
         * the same mentions judged as the whole bucket (the least its close will see) name the same kind and
@@ -415,16 +413,14 @@ class BrandDetector:
         b, margin = c.bucket_seconds, c.early_margin
         partial = _consistent(partial)
         index = _bucket_index(partial.start, b)
-        if (s.incident is not None or s.early is not None or s.last_index is None or index <= s.last_index
-                or partial.count < self.early_gate(partial.start)):
+        if s.incident is not None or s.early is not None or s.last_index is None or index <= s.last_index:
             return None
         probe = BrandDetector(c, self.to_state(), brand=self.brand)
-        for bucket in before:
-            probe.update(bucket)
         ps = probe.state
-        if ps.last_index is not None and ps.last_index < index - 1:
+        if ps.last_index < index - 1:
             probe.skip_empty(_start_of(ps.last_index + 1, b, partial.start), index - 1 - ps.last_index)
-        if ps.incident is not None or ps.last_index != index - 1 or ps.seen < self._warmup_buckets:
+        if (ps.incident is not None or ps.last_index != index - 1 or ps.seen < self._warmup_buckets
+                or partial.count < probe.early_gate(partial.start)):
             return None
         ps.shift = 0.0  # a burst, not a sustained shift
         whole, _, _ = probe._window_verdict(index, partial, 1.0, -margin)

@@ -153,7 +153,7 @@ def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConf
             closed_until = book.bucket_start(event_time)
         yield from _close_all(book, closed_until, book.bucket_start(watermark))
         closed_until = max(closed_until, book.bucket_start(watermark))
-        opening = book.open_early(mention["brand"], event_time, watermark)  # an extreme burst need not wait
+        opening = book.open_early(mention["brand"], event_time)  # an extreme burst need not wait
         yield from opening.alerts
         opening.commit()
     if closed_until is not None:
