@@ -121,7 +121,7 @@ def nab(data: Path, config: DetectorConfig) -> None:
             opened, early = opened + len(detections), early + early_here
             for profile, weights in PROFILES.items():
                 totals[profile] += score_file(detections, windows, len(timestamps), weights)["raw"]
-        scores = "  ".join(f"{p} {normalised(totals[p], n_windows, w):.1f}" for p, w in PROFILES.items())
+        scores = "  ".join(f"{p} {normalised(totals[p], n_windows, w):.2f}" for p, w in PROFILES.items())
         what = "closes only" if clumped is None else "clumped arrivals" if clumped else "uniform arrivals"
         print(f"  {what:<17} opened {opened:>3} (early {early:>2})  NAB {scores}")
 
