@@ -184,6 +184,10 @@ async def detect_one(value: bytes, message) -> None:
         counted_mentions.add(mention_key, partition=partition, now=now)
     watermark, brands = book.due(record["brand"], event_time, partition, now)
     await close_buckets(brands, watermark)
+    opening = book.open_early(record["brand"], event_time)  # an extreme burst opens before its close
+    for alert in opening.alerts:
+        await publish_alert(alert)
+    opening.commit()
 
 
 @app.page("/ascolta/windows")

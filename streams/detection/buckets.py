@@ -12,8 +12,9 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 * ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> a small
   record ``{"v": 2, "p": input partition, "name": display name as first seen, "closed_through": first bucket
   the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
-  boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts]}``;
-* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` (opaque);
+  boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts],
+  "early_from": the count from which the next bucket is judged while still open (absent: not yet)}``;
+* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` (opaque; it holds an incident opened early);
 * ``term-baselines``: brand key -> :meth:`TermBaseline.to_dict` (opaque);
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
   counts, late mentions included, for the last two days;
@@ -25,6 +26,11 @@ Cost follows activity: a bucket boundary judges only the brands with mentions in
 small records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
 at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``closed_through`` of a quiet brand
 lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
+
+An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
+mention): judged only once the open bucket's count passes the brand's ``early_from`` (stored at its last close)
+and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector's state keeps
+the early incident (the one write), and the bucket's close continues it.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
@@ -49,7 +55,7 @@ from datetime import datetime, timezone
 
 from .. import text
 from .alert import Alert, build_explanation
-from .detector import BrandDetector, Bucket, DetectorConfig
+from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
@@ -173,8 +179,10 @@ class BrandTimeline:
         digest joins the incident the detector holds open, which the older brand record does not know yet."""
         judged = self.detector.judged(to_bucket(start, digest).start)
         decisions = [] if judged else self.detector.update(to_bucket(start, digest))
+        # The record knows no incident the detector holds: one opened early (BrandDetector.early), or a crash
+        # between the two writes. It is explained by its buckets from this one on.
         if any(d.event == "opened" for d in decisions) or (
-                judged and self.incident is None and self.detector.open_incident_kind is not None):
+                self.incident is None and self.detector.open_incident_kind is not None):
             self.incident = BucketDigest()
         if self.incident is not None:
             self.incident.merge(digest)
@@ -211,10 +219,22 @@ class Closing:
 
 
 @dataclass
+class EarlyOpening:
+    """What :meth:`BucketBook.open_early` raised (at most one ``opened``). Publish, then :meth:`commit`: a crash in
+    between raises it again, with the same event id, when the mention comes again."""
+
+    alerts: list[Alert]
+    commit: Callable[[], None]
+
+
+NOT_EARLY = EarlyOpening([], lambda: None)
+
+
+@dataclass
 class PartitionClock:
     """Worker-local caches per input partition, rebuilt from the tables on demand; :meth:`reset` drops a
     partition's on every assignment change: watermarks and boundaries, when the last mention arrived (wall
-    clock), the partition's brands, its hot brands, its open buckets by start, and their digests as loaded (a
+    clock), the partition's brands, its hot brands, its open buckets by start, their digests as loaded (a
     mention adds to the object instead of reloading the stored dict)."""
 
     watermarks: dict[int, float] = field(default_factory=dict)
@@ -402,6 +422,46 @@ class BucketBook:
             self.brand_states[brand] = {**state, "chunks": sorted([*state["chunks"], chunk_start])}
         return True
 
+    # ------------------------------------------------------------------------------- early opening
+
+    def open_early(self, brand: str, event_time: float) -> EarlyOpening:
+        """After a mention of ``brand`` at ``event_time`` is counted (and what is due closed): an extreme burst in
+        its still open bucket opens the incident now (:meth:`BrandDetector.early`, the mention's event time minus
+        the bucket's start elapsed: the brand's own clock, as its mentions arrive in order on its partition).
+
+        Cheap for ordinary traffic: judged only when the bucket's count reaches one of the checkpoints (each a
+        quarter above the last: :func:`early_checkpoint`) at or above the brand's ``early_from``. The buckets
+        before it that still wait for late mentions are judged first as they stand, on copies (their close
+        commits them), so the stream, with its allowed lateness, decides as ``ascolta detect`` does."""
+        key = brand_key(brand)
+        state = self._stored_state(key)
+        start = self.bucket_start(event_time)
+        if state is None or not isinstance(state.get("early_from"), int) or start < state["closed_through"]:
+            return NOT_EARLY
+        stored = self._stored_bucket(bucket_key(key, start), state["p"])
+        if stored is None or stored[0].count < state["early_from"] or not early_checkpoint(stored[0].count):
+            return NOT_EARLY
+        state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
+        if state is None or state["incident"] is not None or not isinstance(detector, dict):
+            return NOT_EARLY  # an incident is open: the close judges its growth
+        closing = self.close_until(key, start)  # never committed
+        if any(closed.alerts for closed in closing.buckets):
+            return NOT_EARLY  # the waiting buckets raise something: their close comes first
+        timeline = closing.buckets[-1].timeline if closing.buckets else BrandTimeline(
+            key, self.config, state, detector, self.tables.terms.get(key), self.on_replaced)
+        decision = timeline.detector.early(to_bucket(start, stored[0]), event_time - start)
+        if decision is None:
+            return NOT_EARLY
+        alert = Alert(timeline.brand, decision, build_explanation(decision, [stored[0]], timeline.terms))
+        early = timeline.detector.state.early
+
+        def commit() -> None:
+            """The stored detector state, with the early incident, is the one write: the waiting buckets are
+            judged by their own close, and the bucket's close continues the incident."""
+            self.tables.detectors[key] = {**detector, "version": STATE_VERSION, "early": early}
+
+        return EarlyOpening([alert], commit)
+
     # ------------------------------------------------------------------------------- the clock
 
     def due(self, brand: str, event_time: float, partition: int, now: float | None = None) -> tuple[float, list[str]]:
@@ -531,7 +591,8 @@ class BucketBook:
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
             state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
-                         incident=timeline.incident.to_dict() if timeline.incident else None)
+                         incident=timeline.incident.to_dict() if timeline.incident else None,
+                         early_from=self._early_from(timeline.detector, t))
             self.brand_states[brand] = state
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
@@ -545,6 +606,13 @@ class BucketBook:
                         del pending[start]
 
         return Closing(closed, commit)
+
+    def _early_from(self, detector: BrandDetector, first: int) -> int:
+        """The count below which counting a mention of buckets from ``first`` on skips the early judgement: 80% of
+        the detector's gate (:meth:`BrandDetector.early_gate`) for that bucket or the next, the lower, so that the
+        stream (its last bucket waiting for late mentions) and ``ascolta detect`` judge at the same counts."""
+        starts = (first, first + self.bucket_s)
+        return max(1, min(detector.early_gate(datetime.fromtimestamp(s, timezone.utc)) for s in starts) * 4 // 5)
 
     def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
         """Append the closed counts to their hour chunks; drop the chunks older than the kept history."""
@@ -562,6 +630,16 @@ class BucketBook:
             self.tables.history.pop(bucket_key(brand, chunk_start), None)
             kept.discard(chunk_start)
         state["chunks"] = sorted(kept)
+
+
+def early_checkpoint(count: int) -> bool:
+    """Whether an open bucket is judged early at this count: 1, 2, ... 8, 10, 12, 15, 18, 22, 27, ..., each about a
+    quarter above the last, so a burst of n mentions costs O(log n) judgements and every path judges at the same
+    counts, whenever its buckets close."""
+    checkpoint = 1
+    while checkpoint < count:
+        checkpoint = max(checkpoint + 1, checkpoint * 5 // 4)
+    return checkpoint == count
 
 
 def ahead_of_clock(event_time: float, now: float, skew_s: float) -> str | None:

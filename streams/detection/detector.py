@@ -34,25 +34,29 @@ from paging the team for what they do every week. A sustained shift is not a bur
 Two more signals keep their own state (``signals.py``, docs/detection.md): the tone drift (hours of a rising
 negative or positive share, a crisis or an opportunity even without a burst) and the reach watch (a negative
 mention reaching far more people than the brand's usually do: a ``watch``).
+
+An extreme burst need not wait for its bucket to close: :meth:`BrandDetector.early` judges the bucket still being
+counted against the expectation for its elapsed part, with stricter thresholds, and opens the incident at once;
+the bucket's close continues it (docs/detection.md, "Early opening").
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from .incidents import Evidence, IncidentLifecycle
+from .incidents import Evidence, IncidentLifecycle, severity
 from .signals import DIRECTIONS, Drift, ReachWatch, ToneDrift
 from .tails import count_surprise, share_surprise
 
 log = logging.getLogger(__name__)
 
-# 2 added the sustained-shift statistic, 3 the tone drift and reach watch (signals.py); older states load
-# with them fresh.
-STATE_VERSION = 3
+# 2 added the sustained-shift statistic, 3 the tone drift and reach watch (signals.py), 4 the incident opened
+# early on a bucket not yet judged (``early``); older states load with them fresh.
+STATE_VERSION = 4
 _COUNT, _NEGATIVE, _EXPECTED, _POSITIVE = range(4)  # columns of DetectorState.recent
 
 
@@ -133,6 +137,13 @@ class DetectorConfig:
     cooldown_s: float = 6 * 3_600.0  # after a resolve, only a clearly bigger incident (2x peak) reopens
     update_growth: float = 1.5  # "updated" when severity grows by this factor
     max_gap_s: float = 28 * 86_400.0  # longer silences restart the lifecycle instead of replaying zeros
+    # Early opening (BrandDetector.early): a bucket still being counted opens an incident when its window evidence,
+    # against the expectation for its elapsed part (at least early_min_elapsed_s of it), is early_margin above the
+    # threshold a closed bucket must pass, and the same mentions judged as the whole bucket fall short of that
+    # threshold by less than early_margin. Judged only from early_gate_sd sd above the whole bucket's expectation.
+    early_margin: float = 3.0
+    early_min_elapsed_s: float = 60.0
+    early_gate_sd: float = 3.0
 
     def __post_init__(self) -> None:
         if self.bucket_seconds < 1:
@@ -258,6 +269,7 @@ class DetectorState:
     daily_maxima: list[list[float]] = field(default_factory=list)  # per past day, per window
     # Lifecycle.
     incident: dict | None = None
+    early: dict | None = None  # an incident opened on a bucket still being counted; its close continues it
     cooldown_until: int = -1
     last_peak: float = 0.0
     shift: float = 0.0  # one-sided CUSUM of standardised residuals (see _track_shift)
@@ -306,7 +318,7 @@ class BrandDetector:
                 **{name: _json_copy(value) for name, value in vars(self.state).items()}}
 
     def _restore(self, state: dict) -> None:
-        if state.get("version") not in (1, 2, STATE_VERSION):
+        if state.get("version") not in (1, 2, 3, STATE_VERSION):
             raise ValueError(f"unsupported detector state version {state.get('version')!r}")
         if state.get("windows") != self._windows:
             raise ValueError(f"detector state was built for windows {state.get('windows')}, config has {self._windows}")
@@ -368,6 +380,85 @@ class BrandDetector:
         decisions += self._step(index, bucket)
         return decisions
 
+    # ------------------------------------------------------------------------------- early opening
+
+    def early_gate(self, start: datetime) -> int:
+        """The fewest mentions (copies weighed down) with which the bucket starting at ``start`` may open before it
+        is closed: early_gate_sd of its per-bucket spread above its whole expectation, at least min_open_count.
+        Fewer make an ordinary bucket so far: counting a mention compares one number (the bucket book stores 80%
+        of this gate at each close, as one more bucket judged moves it a little)."""
+        c = self.config
+        mu = max(self._expected(_bucket_index(start, c.bucket_seconds)), self._floor)
+        sd = math.sqrt(max(mu, 1.0) + self._alpha(0) * mu * self._size(1))
+        return max(c.min_open_count, math.ceil(mu + c.early_gate_sd * sd))
+
+    def early(self, partial: Bucket, elapsed_s: float) -> Decision | None:
+        """The ``opened`` event of an extreme burst in ``partial``, the bucket still being counted, ``elapsed_s``
+        seconds of event time after its start; None when it does not open now.
+
+        Judged on a copy (the baseline learns from closed buckets only; a quiet brand's empty buckets since its
+        last judged one are caught up there), on window evidence only (a burst's volume, with its tone when
+        known; not the drift, the shift or the watch). Opens only when all of these hold:
+
+        * the partial count passes :meth:`early_gate`;
+        * against the expectation for the elapsed part (at least ``early_min_elapsed_s``), the evidence is
+          ``early_margin`` above the threshold a closed bucket must pass;
+        * the same mentions judged as the whole bucket (the least its close will see) name the same kind and
+          fall short of that threshold by less than ``early_margin``;
+        * no cooldown of a larger incident holds it back.
+
+        The incident waits in ``state.early`` with the id an opening at the close would give it; the lifecycle
+        continues it, without a second ``opened``, when its bucket (or an earlier one that would open) is judged.
+        """
+        s, c = self.state, self.config
+        b, margin = c.bucket_seconds, c.early_margin
+        partial = _consistent(partial)
+        index = _bucket_index(partial.start, b)
+        if s.incident is not None or s.early is not None or s.last_index is None or index <= s.last_index:
+            return None
+        probe = BrandDetector(c, self.to_state(), brand=self.brand)
+        ps = probe.state
+        if ps.last_index < index - 1:
+            probe.skip_empty(_start_of(ps.last_index + 1, b, partial.start), index - 1 - ps.last_index)
+        if (ps.incident is not None or ps.last_index != index - 1 or ps.seen < self._warmup_buckets
+                or partial.count < probe.early_gate(partial.start)):
+            return None
+        ps.shift = 0.0  # a burst, not a sustained shift
+        whole, _, _ = probe._window_verdict(index, partial, 1.0, -margin)
+        ps.recent.pop()
+        fraction = min(1.0, max(elapsed_s, c.early_min_elapsed_s) / b)
+        kind, strength, ev = probe._window_verdict(index, partial, fraction, margin)
+        if kind is None or kind != whole or (index <= ps.cooldown_until and strength < 2.0 * ps.last_peak):
+            return None
+        decision = probe.lifecycle.open(ps, index, partial, ev, kind, strength)
+        s.early = _json_copy(ps.incident)
+        return decision
+
+    def _window_verdict(self, index: int, bucket: Bucket, fraction: float, shift: float) -> tuple[str | None, float,
+                                                                                                    Evidence]:
+        """(kind, severity, evidence) of the windows ending at ``bucket``, appended as the newest row with
+        ``fraction`` of its expectation, judged with the opening thresholds moved by ``shift``: crisis or
+        opportunity on window evidence, or volume beyond the routine bursts when sentiment is unknown."""
+        s, c = self.state, self.config
+        self._hour = (index * c.bucket_seconds // 3_600) % 24
+        row = [0.0] * 4
+        row[_COUNT], row[_EXPECTED] = float(bucket.count), max(self._expected(index), self._floor) * fraction
+        row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)
+        row[_POSITIVE] = -1.0 if bucket.positive is None else float(bucket.positive)
+        s.recent.append(row)
+        spread = _Spread([self._alpha(slot) for slot in range(len(self._windows))], self._window_sums())
+        self.config = replace(c, open_surprise=c.open_surprise + shift,
+                              volume_only_surprise=c.volume_only_surprise + shift)
+        try:
+            ev = self._evidence(bucket, spread, 0.0)
+        finally:
+            self.config = c
+        if ev.sentiment_known:
+            kind, evidence = ("crisis", ev.crisis) if ev.crisis else ("opportunity", ev.opportunity)
+        else:
+            kind, evidence = "crisis", ev.volume if ev.beyond_routine else 0.0
+        return (kind, severity(evidence, ev), ev) if evidence > 0 else (None, 0.0, ev)
+
     # ------------------------------------------------------------------------------- catch-up (lazy brands)
 
     @property
@@ -376,7 +467,7 @@ class BrandDetector:
         mentions in the buckets the next windows still cover. A quiet brand can be left alone and caught
         up later with :meth:`skip_empty`."""
         s = self.state
-        if s.incident is not None:
+        if s.incident is not None or s.early is not None:
             return False
         lingering = sum(row[_COUNT] for row in s.recent[len(s.recent) - self._windows[-1] + 1:])
         return lingering < self.config.min_open_count
@@ -764,7 +855,7 @@ class BrandDetector:
         self._track_shift(x, mu, spread)
         watch = self._track_signals(index, bucket)
         decisions: list[Decision] = []
-        if s.seen >= self._warmup_buckets or s.incident is not None:
+        if s.seen >= self._warmup_buckets or s.incident is not None or s.early is not None:
             ev = self._evidence(bucket, spread, watch)
             decisions = self.lifecycle.step(s, index, bucket, ev)
         if s.incident is not None:  # a shift is reported once; the statistic restarts after the incident

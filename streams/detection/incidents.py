@@ -3,7 +3,8 @@
 :class:`~streams.detection.detector.BrandDetector` judges each bucket (:class:`Evidence`); this module decides
 what that means for the brand's incident: open one (not again within the cooldown unless clearly bigger),
 report it as updated when its severity grows, resolve it after ``calm_s`` of calm. Its state lives in the
-detector's saved state (``incident``, ``cooldown_until``, ``last_peak``), so a restarted worker continues it.
+detector's saved state (``incident``, ``cooldown_until``, ``last_peak``), so a restarted worker continues it. An
+incident opened early, on a bucket still being counted (``early``), is continued when that bucket is judged.
 """
 from __future__ import annotations
 
@@ -100,6 +101,9 @@ class IncidentLifecycle:
         c = self.config
         kind, severity = classify(ev)
         incident = s.incident
+        if incident is None and s.early is not None and (index >= s.early["start_index"] or kind is not None):
+            # Opened early (BrandDetector.early): its bucket, or one before it that would open, continues it.
+            incident, s.incident, s.early = s.early, s.early, None
         if incident is None:
             if kind is None or (index <= s.cooldown_until and severity < 2.0 * s.last_peak):
                 return []

@@ -141,7 +141,8 @@ def _reach(record: dict) -> float:
 def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConfig,
                     horizon_s: int | None = None) -> Iterator[Alert]:
     """Alerts for ``(mention, event time)`` pairs in arrival order, as the stream would raise them on one
-    partition with no allowed lateness; the last bucket is judged at the end."""
+    partition with no allowed lateness (an extreme burst opening before its bucket closes, as there); the last
+    bucket is judged at the end."""
     book = BucketBook(config, 0, horizon_s=horizon_s)
     step = config.bucket_seconds
     closed_until: int | None = None
@@ -152,6 +153,9 @@ def detect_mentions(mentions: Iterable[tuple[dict, float]], config: DetectorConf
             closed_until = book.bucket_start(event_time)
         yield from _close_all(book, closed_until, book.bucket_start(watermark))
         closed_until = max(closed_until, book.bucket_start(watermark))
+        opening = book.open_early(mention["brand"], event_time)  # an extreme burst need not wait
+        yield from opening.alerts
+        opening.commit()
     if closed_until is not None:
         yield from _close_all(book, closed_until, book.bucket_start(book.clock.watermarks[0]) + step)
 
