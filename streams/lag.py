@@ -1,4 +1,4 @@
-"""How far behind each stage is, in mentions and in seconds of event time.
+"""How far behind each stage is, in mentions and in seconds of event time, and how late an alert opened.
 
 Plain bookkeeping, no Faust: :mod:`streams.metrics` records every message a stage has finished (Faust calls it
 after the agent's loop body, or after a whole ``take_events`` batch, is done with the message) and reads the lag
@@ -13,6 +13,20 @@ from dataclasses import dataclass
 import orjson
 
 from .contracts import parse_rfc3339
+
+
+REPLAY_MARGIN_S = 3600.0
+
+
+def alert_latency(event: dict, bucket_s: float, lateness_s: float) -> float | None:
+    """Seconds from the start of the bucket that opened an incident to its ``opened`` event being published
+    (``emitted_at`` minus ``at``); None for other events and for replays of history: a live bucket is judged
+    within bucket + lateness of its start, and an hour more (``REPLAY_MARGIN_S``) is still a backlog worth
+    seeing, anything older is history replayed."""
+    if event["event"] != "opened":
+        return None
+    latency = (parse_rfc3339(event["emitted_at"]) - parse_rfc3339(event["at"])).total_seconds()
+    return latency if latency <= bucket_s + lateness_s + REPLAY_MARGIN_S else None
 
 
 def raw_created_at(value: bytes) -> str:

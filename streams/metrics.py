@@ -17,9 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from faust.web import Request, Response, View
 
 from .app import app, settings
-from .contracts import parse_rfc3339
 from .detection.series import BrandSeries
-from .lag import StageInput, StageLags, enriched_created_at, envelope_created_at, raw_created_at
+from .lag import StageInput, StageLags, alert_latency, enriched_created_at, envelope_created_at, raw_created_at
 from .text import brand_allow_list
 
 log = logging.getLogger(__name__)
@@ -196,12 +195,11 @@ async def forget_revoked_stage_partitions(app, revoked, **kwargs) -> None:
 
 
 def observe_alert_latency(event: dict) -> None:
-    """Alert latency of an ``opened`` event as published (``emitted_at`` minus ``at``); other events and replays
-    of history (the bound in the histogram's help) are not observed."""
+    """Alert latency of an ``opened`` event as published; replays of history are counted apart."""
     if event["event"] != "opened":
         return
-    latency = (parse_rfc3339(event["emitted_at"]) - parse_rfc3339(event["at"])).total_seconds()
-    if latency > settings.bucket_s + settings.lateness_s + 3600:
+    latency = alert_latency(event, settings.bucket_s, settings.lateness_s)
+    if latency is None:
         ALERT_LATENCY_SKIPPED.labels(event["kind"]).inc()
     else:
         ALERT_LATENCY_SECONDS.labels(event["kind"]).observe(max(0.0, latency))

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from streams.lag import StageInput, StageLags, enriched_created_at, envelope_created_at, raw_created_at
+from streams.lag import (REPLAY_MARGIN_S, StageInput, StageLags, alert_latency, enriched_created_at,
+                         envelope_created_at, raw_created_at)
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
 
@@ -69,3 +70,16 @@ def test_unfinished_partitions_fall_back_to_the_position_and_revoked_ones_are_fo
     book.forget([("valid", 1)])
     result = by_stage(book.lags({("valid", 1): 6}, {("valid", 1): 2}, now=T0 + 5))
     assert result == {("enrich", 1): (4, None)}
+
+
+def opened(at: float, emitted: float, event: str = "opened") -> dict:
+    return {"event": event, "kind": "crisis", "at": stamp(at), "emitted_at": stamp(emitted)}
+
+
+def test_alert_latency_is_publishing_minus_the_opening_bucket_start_and_replays_are_left_out():
+    assert alert_latency(opened(0, 372.5), bucket_s=300, lateness_s=60) == 372.5
+    assert alert_latency(opened(0, 372.5, "updated"), bucket_s=300, lateness_s=60) is None
+    assert alert_latency(opened(0, 300 + 60 + REPLAY_MARGIN_S), bucket_s=300, lateness_s=60) == 3960
+    assert alert_latency(opened(0, 300 + 60 + REPLAY_MARGIN_S + 1), bucket_s=300, lateness_s=60) is None
+    # a replay of yesterday opens an incident seconds after it is read: a day "late", not a slow alert
+    assert alert_latency(opened(0, 86_400), bucket_s=300, lateness_s=60) is None
