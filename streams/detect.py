@@ -129,6 +129,7 @@ async def publish_alert(alert: Alert) -> None:
     if problems:  # a bug on our side: publish anyway (the alert matters more), but loudly
         log.error("alert %s does not match schemas/alert.v1.json: %s", event["event_id"], problems)
     await alerts_topic.send(key=alert.brand.encode(), value=orjson.dumps(event))
+    metrics.observe_alert_latency(event)
     decision = alert.decision
     metrics.ALERT_EVENTS.labels(decision.kind, decision.event).inc()
     log.warning("alert %s %s %s severity %.2f", decision.kind, decision.event, alert.brand, decision.severity)

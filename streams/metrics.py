@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
+import faust
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from faust.web import Request, Response, View
 
 from .app import app, settings
 from .detection.series import BrandSeries
+from .lag import StageInput, StageLags, alert_latency, enriched_created_at, envelope_created_at, raw_created_at
 from .text import brand_allow_list
 
 log = logging.getLogger(__name__)
@@ -83,8 +86,38 @@ TICKS_HELD = Counter(
 )
 CONSUMER_LAG = Gauge(
     "ascolta_consumer_lag_messages",
-    "Messages not yet consumed per assigned partition (high watermark minus position)",
+    "Messages not yet fetched per assigned partition (high watermark minus position); messages fetched but still "
+    "waiting in the worker's buffers are not counted: ascolta_stage_lag_messages counts them",
     ["topic", "partition"],
+)
+STAGE_LAG_MESSAGES = Gauge(
+    "ascolta_stage_lag_messages",
+    "Messages a stage (ingest, enrich, detect) has not finished yet per input partition: the log end minus the "
+    "offset after the last message it finished (fetched but unprocessed messages count)",
+    ["stage", "partition"],
+)
+STAGE_LAG_SECONDS = Gauge(
+    "ascolta_stage_lag_seconds",
+    "How far behind the wall clock a stage is in event time per input partition: now minus created_at of the last "
+    "mention it finished while mentions wait; once caught up, how late that mention was when finished",
+    ["stage", "partition"],
+)
+# Buckets for 10 s .. 30 min: a live bucket is judged at its end plus the lateness (6 min by default).
+ALERT_LATENCY_SECONDS = Histogram(
+    "ascolta_alert_latency_seconds",
+    "For each opened incident, wall clock at publishing minus the start of the bucket that opened it (the alert's "
+    "`at`). The burst started at or after that bucket start, so this is an upper bound of burst start to alert; "
+    "a tone drift's own start is the explanation's drift.since, earlier. Openings whose bucket started more than "
+    "bucket + lateness + 1 h before publishing are replays of history, counted in "
+    "ascolta_alert_latency_skipped_total instead",
+    ["kind"],
+    buckets=(10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 360, 420, 600, 900, 1200, 1800),
+)
+ALERT_LATENCY_SKIPPED = Counter(
+    "ascolta_alert_latency_skipped_total",
+    "Opened incidents left out of ascolta_alert_latency_seconds: their bucket started too long before publishing "
+    "(a replay of history, or a backlog of over an hour)",
+    ["kind"],
 )
 DELIVERIES = Counter(
     "ascolta_deliveries_total",
@@ -141,14 +174,94 @@ class MetricsView(View):
         return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
+STAGE_INPUTS = {
+    **{topic: StageInput("ingest", raw_created_at) for topic in settings.raw_topics},
+    settings.valid_topic: StageInput("enrich", envelope_created_at),
+    settings.enriched_topic: StageInput("detect", enriched_created_at),
+}
+stage_lags = StageLags(STAGE_INPUTS)
+
+
+class StageProgressSensor(faust.Sensor):
+    """Faust calls ``on_stream_event_out`` once an agent is done with a message (after its loop body, or after
+    the whole ``take_events`` batch): the one place that sees every stage finish, with no code in the agents."""
+
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+        stage_lags.finished(tp.topic, tp.partition, offset, event.value, time.time())
+
+
+app.sensors.add(StageProgressSensor())
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked_stage_partitions(app, revoked, **kwargs) -> None:
+    stage_lags.forget((tp.topic, tp.partition) for tp in revoked)
+
+
+def observe_alert_latency(event: dict) -> None:
+    """Alert latency of an ``opened`` event as published; replays of history are counted apart."""
+    if event["event"] != "opened":
+        return
+    latency = alert_latency(event, settings.bucket_s, settings.lateness_s)
+    if latency is None:
+        ALERT_LATENCY_SKIPPED.labels(event["kind"]).inc()
+    else:
+        ALERT_LATENCY_SECONDS.labels(event["kind"]).observe(max(0.0, latency))
+
+
+_stage_series: set[tuple[str, str]] = set()
+
+
+async def stage_log_ends(consumer, fetched: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+    """Log end of each stage input partition: the larger of the last Fetch's high watermark (stale while Faust
+    has paused a partition whose buffer is full) and the broker's answer now (ListOffsets, up to one record batch
+    short on Tansu, docs/tansu.md gap b)."""
+    ends = {key: end for key, end in fetched.items() if key[0] in STAGE_INPUTS}
+    tps = [tp for tp in consumer.assignment() if tp.topic in STAGE_INPUTS]
+    try:
+        listed = await asyncio.wait_for(consumer.highwaters(*tps), timeout=2.0) if tps else {}
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a rebalance or a slow broker: the fetch high watermarks stand
+        log.debug("log end offsets unavailable: %s", exc)
+        listed = {}
+    for tp, end in listed.items():
+        if end is not None:
+            key = (tp.topic, tp.partition)
+            ends[key] = max(end, ends.get(key, 0))
+    return ends
+
+
+def update_stage_lag(log_ends: dict[tuple[str, int], int], positions: dict[tuple[str, int], int]) -> None:
+    """Set the per-stage lag gauges, and drop the series of partitions this worker no longer reports."""
+    reported = set()
+    for lag in stage_lags.lags(log_ends, positions, time.time()):
+        labels = (lag.stage, str(lag.partition))
+        reported.add(labels)
+        STAGE_LAG_MESSAGES.labels(*labels).set(lag.mentions)
+        if lag.seconds is not None:
+            STAGE_LAG_SECONDS.labels(*labels).set(lag.seconds)
+    for labels in _stage_series - reported:
+        for gauge in (STAGE_LAG_MESSAGES, STAGE_LAG_SECONDS):
+            try:
+                gauge.remove(*labels)
+            except KeyError:
+                pass
+    _stage_series.clear()
+    _stage_series.update(reported)
+
+
 @app.timer(interval=5.0)
 async def update_consumer_lag() -> None:
-    """Lag from the high watermark of fetch responses (right on Kafka and on Tansu, unlike ListOffsets)."""
+    """Lag from the high watermark of fetch responses (right on Kafka and on Tansu, unlike ListOffsets), and each
+    stage's lag from what it has finished."""
     consumer = app.consumer
     try:
         assignment = consumer.assignment()
     except Exception:  # not yet assigned
         return
+    positions: dict[tuple[str, int], int] = {}
+    fetched: dict[tuple[str, int], int] = {}
     for tp in assignment:
         try:
             position = await consumer.position(tp)
@@ -160,3 +273,6 @@ async def update_consumer_lag() -> None:
             continue
         if position is not None and highwater is not None:
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+            positions[(tp.topic, tp.partition)] = position
+            fetched[(tp.topic, tp.partition)] = highwater
+    update_stage_lag(await stage_log_ends(consumer, fetched), positions)
