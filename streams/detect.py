@@ -84,8 +84,15 @@ async def backlogged(partition: int) -> bool:
         tp = TP(topic, partition)
         if tp not in assigned:
             continue
-        position, highwater = await consumer.position(tp), consumer.highwater(tp)
-        if position is None or highwater is None or highwater > position:
+        highwater = consumer.highwater(tp)
+        if highwater is None:
+            return True
+        # what the stage has finished, not the fetch position: Faust fetches thousands of messages ahead
+        waiting = metrics.stage_lags.unfinished(topic, partition, highwater)
+        if waiting is None:  # nothing finished since this worker took the partition
+            position = await consumer.position(tp)
+            waiting = 1 if position is None else highwater - position
+        if waiting > 0:
             return True
     return False
 

@@ -88,6 +88,12 @@ class StageLags:
         elif offset >= progress.offset:  # redelivered older messages do not move the stage back
             progress.offset, progress.value, progress.finished_at = offset, value, now
 
+    def unfinished(self, topic: str, partition: int, log_end: int) -> int | None:
+        """Messages of ``topic``/``partition`` before ``log_end`` the stage has not finished (fetched or not);
+        None before it has finished any."""
+        progress = self._progress.get((topic, partition))
+        return None if progress is None else max(0, log_end - progress.offset - 1)
+
     def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Partitions this worker no longer owns: their lag is another worker's to report."""
         for key in partitions:

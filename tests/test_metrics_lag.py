@@ -83,3 +83,10 @@ def test_alert_latency_is_publishing_minus_the_opening_bucket_start_and_replays_
     assert alert_latency(opened(0, 300 + 60 + REPLAY_MARGIN_S + 1), bucket_s=300, lateness_s=60) is None
     # a replay of yesterday opens an incident seconds after it is read: a day "late", not a slow alert
     assert alert_latency(opened(0, 86_400), bucket_s=300, lateness_s=60) is None
+
+
+def test_unfinished_counts_what_the_stage_has_not_finished_whatever_was_fetched():
+    lags = StageLags({"mentions.valid": StageInput("enrich", envelope_created_at)})
+    assert lags.unfinished("mentions.valid", 0, 10) is None  # nothing finished yet: the caller asks the consumer
+    lags.finished("mentions.valid", 0, 4, None, 0.0)
+    assert lags.unfinished("mentions.valid", 0, 10) == 5 and lags.unfinished("mentions.valid", 0, 5) == 0
