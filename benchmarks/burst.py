@@ -192,6 +192,9 @@ class Run:
             deadline = time.time() + settle
             while time.time() < deadline and (self.opened() is None or self.burst_enriched_at is None):
                 await asyncio.sleep(0.5)
+            # once more: the last one-second scrape may predate the alert
+            self.scraped.append((time.time(), await asyncio.get_running_loop().run_in_executor(
+                None, scrape, self.worker.url("/metrics"))))
         finally:
             await producer.stop()
             for task in (reader, watcher):
