@@ -74,10 +74,11 @@ async def forget_assigned_partitions(app, assigned, **kwargs) -> None:
 
 
 async def backlogged(partition: int) -> bool:
-    """True when this partition's mentions wait upstream of the detector (on ``mentions.valid``, not yet
-    scored, or on ``mentions.enriched``, not yet counted), as this worker's consumer sees them: the partition
-    is busy, not quiet, and the wall clock must not close buckets whose mentions are still on their way (after
-    a restart, or while a burst outruns the model). A partition this worker does not consume is not judged."""
+    """True when this partition's mentions wait upstream of the detector (messages of ``mentions.valid`` the
+    enrich stage has not finished, or of ``mentions.enriched`` the detect stage has not, fetched or not): the
+    partition is busy, not quiet, and the wall clock must not close buckets whose mentions are still on their
+    way (after a restart, or while a burst outruns the model). A partition this worker does not consume is not
+    judged."""
     consumer = app.consumer
     assigned = consumer.assignment()
     for topic in (settings.valid_topic, settings.enriched_topic):
