@@ -416,6 +416,8 @@ class BrandDetector:
         index = _bucket_index(partial.start, b)
         if s.incident is not None or s.early is not None or s.last_index is None or index <= s.last_index:
             return None
+        if s.last_index == index - 1 and partial.count < self.early_gate(partial.start):
+            return None  # what the probe below would find, without copying the state
         probe = BrandDetector(c, self.to_state(), brand=self.brand)
         ps = probe.state
         if ps.last_index < index - 1:
