@@ -177,8 +177,9 @@ class BrandTimeline:
         A bucket the stored detector has already judged (a crash after its state was written, before the
         brand's record was: :meth:`BucketBook.close_until` writes in that order) raises nothing again; its
         digest joins the incident the detector holds open, which the older brand record does not know yet."""
-        judged = self.detector.judged(to_bucket(start, digest).start)
-        decisions = [] if judged else self.detector.update(to_bucket(start, digest))
+        bucket = to_bucket(start, digest)
+        judged = self.detector.judged(bucket.start)
+        decisions = [] if judged else self.detector.update(bucket)
         # The record knows no incident the detector holds: one opened early (BrandDetector.early), or a crash
         # between the two writes. It is explained by its buckets from this one on.
         if any(d.event == "opened" for d in decisions) or (
@@ -549,7 +550,7 @@ class BucketBook:
         state = self._stored_state(brand, load_closable_brand_state)
         if state is None or closable_until <= state["closed_through"]:
             return Closing([], lambda: None)
-        state = dict(state)  # written back whole by commit(), never changed in place (module doc: never changed in place)
+        state = dict(state)  # commit() writes it back whole; the stored one is never changed in place
         partition, b = state["p"], self.bucket_s
         pending = self._pending(partition)
         starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
