@@ -11,6 +11,10 @@ Ticks: every ``ASCOLTA_CLOCK_TICK_SECONDS`` a worker sends one small record to e
 topic (``<app id>-detect-ticks``, co-partitioned with the enriched topic) it actively owns. The detect agent
 reads both topics, so a tick is handled inside the stream, where Faust allows table writes, in order with that
 partition's mentions.
+
+Arrivals: ingest announces each valid mention on the arrivals topic (brand-keyed, co-partitioned with the
+enriched topic) before the model scores it, so a burst's volume reaches the detector while the model is behind
+(:meth:`BucketBook.arrive`); the enriched record still counts the mention, once.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from .app import JSON_SCHEMA, alerts_topic, app, enriched_topic, settings, timel
 from .contracts import parse_rfc3339, validate
 from .deadletter import guard, message_origin, send_to_deadletter
 from .detection.alert import Alert, alert_event
-from .detection.buckets import BucketBook, ClosedBucket, DetectTables, KeyPrefixed, ahead_of_clock
+from .detection.buckets import BucketBook, ClosedBucket, DetectTables, EarlyOpening, KeyPrefixed, ahead_of_clock
 from .detection.detector import DetectorConfig
 from .detection.incidents import KINDS
 from .normalise import Rejection, dedup_key
@@ -52,8 +56,9 @@ counted_mentions = SeenKeys.within(KeyPrefixed(detect_state, "m|", "counted-ment
                                    horizon_s=settings.dedup_horizon_s)
 
 ticks_topic = app.topic(settings.ticks_topic, partitions=settings.partitions)
-detect_input = app.topic(settings.enriched_topic, ticks_topic.get_topic_name(), partitions=settings.partitions)
-INPUT_TOPICS = {settings.enriched_topic, ticks_topic.get_topic_name()}
+detect_input = app.topic(settings.enriched_topic, settings.arrivals_topic, ticks_topic.get_topic_name(),
+                         partitions=settings.partitions)
+INPUT_TOPICS = {settings.enriched_topic, settings.arrivals_topic, ticks_topic.get_topic_name()}
 
 
 def owned_partitions() -> set[int]:
@@ -171,6 +176,8 @@ async def detect(stream):
         async with guard("detect", message_origin(message, event.value)):
             if message.topic == settings.enriched_topic:
                 await detect_one(event.value, message)
+            elif message.topic == settings.arrivals_topic:
+                await announce(event.value)
             else:
                 watermark, brands = book.tick(message.partition, float(orjson.loads(event.value)["now"]))
                 await close_buckets(brands, watermark)
@@ -193,7 +200,20 @@ async def detect_one(value: bytes, message) -> None:
         counted_mentions.add(mention_key, partition=partition, now=now)
     watermark, brands = book.due(record["brand"], event_time, partition, now)
     await close_buckets(brands, watermark)
-    opening = book.open_early(record["brand"], event_time)  # an extreme burst opens before its close
+    await publish_early(book.open_early(record["brand"], event_time, now))  # an extreme burst opens before its close
+
+
+async def announce(value: bytes) -> None:
+    """A mention ingest has validated, not yet scored (``{"brand", "created_at", "key"}``): its volume counts
+    towards an early opening now (:meth:`BucketBook.arrive`); its scored record counts it and moves the clock.
+    One dated beyond the allowed skew is left to its scored record, which the stage dead-letters."""
+    arrival, now = orjson.loads(value), time.time()
+    event_time = parse_rfc3339(arrival["created_at"]).timestamp()
+    if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None:
+        await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now))
+
+
+async def publish_early(opening: EarlyOpening) -> None:
     for alert in opening.alerts:
         await publish_alert(alert)
     opening.commit()

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from test_buckets import START, Changelog, Crash, book, mention, step
-from test_scenarios import CONFIG, ORDINARY, PER_DAY, buckets_for, classifier, model_labels  # noqa: F401 (fixtures)
+from test_scenarios import CONFIG, ORDINARY, PER_DAY, buckets_for
 
-from streams.detection.buckets import BucketBook
+from streams.detection.buckets import TONE_SAMPLE, TONE_WAIT_S, BucketBook
 from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
 from streams.detection.incidents import incident_id_for
 from streams.detection.offline import detect_mentions
@@ -96,6 +96,92 @@ def test_a_burst_the_whole_bucket_test_would_not_call_significant_does_not_open_
     nothing for a whole bucket: no early opening."""
     events = acme_events(book(lateness_s=0), burst_day(0, per_second=2 / 300 * 2, seconds=60 * 30, label="neutral"))
     assert not [a for _, a in events if a.decision.event == "opened"]
+
+
+def behind_the_model(mentions: list[tuple[dict, float]], delay_s: float, announced: bool
+                     ) -> list[tuple[float, str, dict, float]]:
+    """The detect stage's input, live (event time is wall-clock time), while from the burst on the model is
+    ``delay_s`` behind: (wall clock, "arrived" or "scored", mention, event time), in the order they come. Each
+    mention's arrival (``announced``) comes as ingest sees it, its scored record once the model is done."""
+    inputs = []
+    for m, t in mentions:
+        if announced:
+            inputs.append((t, "arrived", m, t))
+        inputs.append((t + (delay_s if t >= BURST else 0.5), "scored", m, t))
+    return sorted(inputs, key=lambda row: row[0])
+
+
+def live_acme_events(inputs: list[tuple[float, str, dict, float]]) -> list[tuple[float, str, object]]:
+    """(wall clock, input kind, alert) of Acme's alerts as the detect stage raises them."""
+    b, events = book(lateness_s=60), []
+    for offset, (now, kind, m, t) in enumerate(inputs):
+        if kind == "arrived":
+            opening = b.arrive(m["brand"], t, m["id"], now)
+            raised = opening.alerts
+            opening.commit()
+        else:
+            raised = step(b, m, t, 0, offset)
+        events += [(now, kind, a) for a in raised if a.brand == "Acme"]
+    return events
+
+
+def test_arrivals_open_a_burst_the_model_is_minutes_behind_on_and_the_scored_tone_continues_it():
+    """Issue 18, item 2: the model two minutes behind, the burst's arrivals open the crisis on volume once they
+    have waited ``TONE_WAIT_S`` for a tone, long before its first scored mention; the scored mentions then
+    continue the same incident (one ``opened``, one id) and their close explains it with its tone."""
+    mentions = burst_day(250, per_second=4.0, seconds=100)
+    events = live_acme_events(behind_the_model(mentions, 120, announced=True))
+    now, kind, opened = events[0]
+    assert opened.decision.event == "opened" and kind == "arrived", events[0]
+    assert BURST + 250 + TONE_WAIT_S <= now <= BURST + 250 + TONE_WAIT_S + 5, now - BURST
+    assert opened.decision.kind == "crisis" and opened.decision.observed >= 4 * TONE_WAIT_S
+    assert [event.decision.event for _, _, event in events].count("opened") == 1
+    assert {event.decision.incident_id for _, _, event in events} == {opened.decision.incident_id}
+    _, kind, update = events[1]
+    assert kind == "scored" and update.decision.event == "updated"
+    assert update.explanation["negative_share"] > 0.9  # the tone the scored mentions brought
+    without = live_acme_events(behind_the_model(mentions, 120, announced=False))
+    assert without[0][2].decision.event == "opened" and without[0][0] >= BURST + 250 + 120
+    assert without[0][2].decision.incident_id == opened.decision.incident_id
+
+
+def calm_until_the_burst() -> list[tuple[dict, float]]:
+    return [(m, t) for m, t in burst_day(250, seconds=0) if t < BURST]
+
+
+def test_a_scored_tone_sample_lets_arrivals_open_before_the_wait():
+    """Once ``TONE_SAMPLE`` of the bucket are scored, the arrived count is judged with their tone at once: on a
+    busy brand (30 mentions per bucket), whose scored part alone is far below its early gate."""
+    b = book(lateness_s=60)
+    for k in range(8 * 12 * 30):  # eight hours, one mention in five negative
+        t = BURST - 8 * 3600 + k * 10
+        step(b, {**mention(k, "Acme", "negative" if k % 5 == 0 else "neutral"), "text": f"coffee post {k % 7}"},
+             t, 0, k)
+    burst = [({**mention(10_000 + k, "Acme", "negative"), "text": f"recall listeria {k}"}, BURST + 250 + k / 100)
+             for k in range(400)]
+    for k, (m, t) in enumerate(burst[:TONE_SAMPLE]):  # scored at once ...
+        opening = b.arrive("Acme", t, m["id"], t)
+        assert not step(b, m, t, 0, 100_000 + k) and not opening.alerts
+    raised = []
+    for m, t in burst[TONE_SAMPLE:]:  # ... then the model falls behind
+        opening = b.arrive("Acme", t, m["id"], t)
+        raised += opening.alerts
+        opening.commit()
+    assert [a.decision.event for a in raised] == ["opened"] and raised[0].decision.observed > 2 * TONE_SAMPLE
+
+
+def test_arrivals_without_a_tone_open_nothing_until_the_wait_is_over():
+    """Volume alone waits ``TONE_WAIT_S`` for the tone (a launch's burst is no crisis): arrivals that come faster
+    than the model, less than that behind, open nothing; nor do arrivals of a brand without a baseline."""
+    b = book(lateness_s=60)
+    for offset, (m, t) in enumerate(calm_until_the_burst()):
+        step(b, m, t, 0, offset)
+    start = BURST + 250
+    for k in range(2_000):
+        t = start + k * (TONE_WAIT_S - 1) / 2_000
+        assert not b.arrive("Acme", t, f"arrived-{k}", t).alerts
+        assert not b.arrive("Newco", t, f"new-{k}", t).alerts
+    assert f"acme|{BURST}" not in b.open_buckets  # an arrival never counts
 
 
 def history(rng: np.random.Generator, days: int = 7, level: float = 20.0) -> list[Bucket]:

@@ -30,7 +30,8 @@ lags the partition's boundary. Brands silent past the horizon (no incident) are 
 An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
 mention): judged only once the open bucket's count passes the brand's ``early_from`` (stored at its last close)
 and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector's state keeps
-the early incident (the one write), and the bucket's close continues it.
+the early incident (the one write), and the bucket's close continues it. Mentions announced before they are scored
+(:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the model is behind.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
@@ -50,7 +51,7 @@ import copy
 import functools
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from .. import text
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 
 HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days)
 CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrites a few hundred bytes
+TONE_SAMPLE = 20  # scored mentions of an open bucket whose tone stands for the ones still being scored ...
+TONE_WAIT_S = 10.0  # ... else how long (wall clock) its arrivals wait for that tone before volume decides alone
 SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands silent past the horizon
 # Table names, as the replaced-values metric labels them.
 OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
@@ -240,7 +243,10 @@ class PartitionClock:
 
     watermarks: dict[int, float] = field(default_factory=dict)
     boundaries: dict[int, int] = field(default_factory=dict)
-    arrivals: dict[int, tuple[float, float]] = field(default_factory=dict)  # (wall time, watermark then)
+    last_mention: dict[int, tuple[float, float]] = field(default_factory=dict)  # (wall time, watermark then)
+    # mentions announced before they are scored (BucketBook.arrive): (brand key, bucket start) -> (their de-duplication
+    # keys, the latest event time among them, the wall clock at each arrival), for the partition's open buckets only
+    arrived: dict[int, dict[tuple[str, int], tuple[set[str], float, list[float]]]] = field(default_factory=dict)
     brands: dict[int, set[str]] = field(default_factory=dict)
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
@@ -248,8 +254,8 @@ class PartitionClock:
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            for cache in (self.watermarks, self.boundaries, self.arrivals, self.brands, self.hot, self.pending,
-                          self.digests):
+            for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.brands, self.hot,
+                          self.pending, self.digests):
                 cache.pop(partition, None)
 
 
@@ -425,10 +431,11 @@ class BucketBook:
 
     # ------------------------------------------------------------------------------- early opening
 
-    def open_early(self, brand: str, event_time: float) -> EarlyOpening:
+    def open_early(self, brand: str, event_time: float, now: float | None = None) -> EarlyOpening:
         """After a mention of ``brand`` at ``event_time`` is counted (and what is due closed): an extreme burst in
         its still open bucket opens the incident now (:meth:`BrandDetector.early`, the mention's event time minus
         the bucket's start elapsed: the brand's own clock, as its mentions arrive in order on its partition).
+        ``now``: the wall clock when live (:meth:`arrive`).
 
         Cheap for ordinary traffic: judged only when the bucket's count reaches one of the checkpoints (each a
         quarter above the last: :func:`early_checkpoint`) at or above the brand's ``early_from``. The buckets
@@ -442,6 +449,62 @@ class BucketBook:
         stored = self._stored_bucket(bucket_key(key, start), state["p"])
         if stored is None or stored[0].count < state["early_from"] or not early_checkpoint(stored[0].count):
             return NOT_EARLY
+        return self._judge_early(key, start, stored[0], event_time, now)
+
+    def arrive(self, brand: str, event_time: float, mention_key: str, now: float) -> EarlyOpening:
+        """A mention of ``brand`` at ``event_time`` announced at wall-clock ``now``, before the model has scored
+        it (the detect stage reads ingest's arrivals topic), known by its de-duplication key: volume does not
+        wait for sentiment.
+
+        Its open bucket is judged early at the same checkpoints as :meth:`open_early`, on the arrived count
+        (:meth:`_partial` says with which tone). Arrivals live in worker memory for the open buckets only; after a
+        restart the scored mentions alone open a burst, as before. An arrival neither counts nor moves the clock:
+        its scored mention does both, once."""
+        key = brand_key(brand)
+        state = self._stored_state(key)
+        start = self.bucket_start(event_time)
+        if state is None or start < max(state["closed_through"], self.boundary(state["p"]) or start):
+            return NOT_EARLY  # a new brand (no baseline to judge against yet) or a bucket already closed
+        buckets = self.clock.arrived.setdefault(state["p"], {})
+        keys, latest, walls = buckets.get((key, start), (set(), event_time, []))
+        if mention_key not in keys:
+            keys.add(mention_key)
+            walls.append(now)
+        buckets[(key, start)] = (keys, max(latest, event_time), walls)
+        if not isinstance(state.get("early_from"), int) or len(keys) < state["early_from"] or not early_checkpoint(
+                len(keys)):
+            return NOT_EARLY
+        stored = self._stored_bucket(bucket_key(key, start), state["p"])
+        return self._judge_early(key, start, stored[0] if stored else BucketDigest(), event_time, now)
+
+    def _partial(self, key: str, partition: int, start: int, digest: BucketDigest, event_time: float,
+                 now: float | None) -> tuple[Bucket, float]:
+        """The open bucket as judged early, and its latest event time. The scored mentions (``digest``), unless
+        more have arrived; then the arrived count, with
+
+        * the scored part's tone once ``TONE_SAMPLE`` of the bucket are scored (scoring order does not depend on
+          tone: a fair sample; copies weighed down alike);
+        * no tone (the detector's volume-only test, stricter) once its oldest arrival not yet scored has waited
+          ``TONE_WAIT_S`` of wall clock, without such a sample: the model is behind, the tone follows with the
+          scored mentions and updates the incident;
+        * else the scored mentions alone: the tone is on its way.
+
+        Reach is the scored part's (none is guessed)."""
+        bucket = to_bucket(start, digest)
+        keys, latest, walls = self.clock.arrived.get(partition, {}).get((key, start), ((), event_time, []))
+        latest, arrived = max(latest, event_time), len(keys)
+        if arrived <= digest.count:
+            return bucket, latest
+        if digest.labelled >= TONE_SAMPLE and bucket.negative is not None:
+            scale = arrived / digest.count
+            return replace(bucket, count=round(bucket.count * scale), negative=round(bucket.negative * scale),
+                           positive=round(bucket.positive * scale)), latest
+        if now is not None and now - walls[digest.count] >= TONE_WAIT_S:  # the first not scored (about FIFO)
+            return replace(bucket, count=max(bucket.count, arrived), negative=None, positive=None), latest
+        return bucket, latest
+
+    def _judge_early(self, key: str, start: int, digest: BucketDigest, event_time: float, now: float | None
+                     ) -> EarlyOpening:
         state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
         if state is None or state["incident"] is not None or not isinstance(detector, dict):
             return NOT_EARLY  # an incident is open: the close judges its growth
@@ -450,10 +513,11 @@ class BucketBook:
             return NOT_EARLY  # the waiting buckets raise something: their close comes first
         timeline = closing.buckets[-1].timeline if closing.buckets else BrandTimeline(
             key, self.config, state, detector, self.tables.terms.get(key), self.on_replaced)
-        decision = timeline.detector.early(to_bucket(start, stored[0]), event_time - start)
+        partial, latest = self._partial(key, state["p"], start, digest, event_time, now)
+        decision = timeline.detector.early(partial, latest - start)
         if decision is None:
             return NOT_EARLY
-        alert = Alert(timeline.brand, decision, build_explanation(decision, [stored[0]], timeline.terms))
+        alert = Alert(timeline.brand, decision, build_explanation(decision, [digest], timeline.terms))
         early = timeline.detector.state.early
 
         def commit() -> None:
@@ -471,9 +535,9 @@ class BucketBook:
         one). ``now``: the wall clock when live, which :meth:`tick` measures quiet time from."""
         self.boundary(partition)
         if now is not None:  # the latest event time of a mention, which quiet time is added to (not the ticks')
-            arrived = self.clock.arrivals.get(partition)
-            latest = self.clock.watermarks.get(partition, float("-inf")) if arrived is None else arrived[1]
-            self.clock.arrivals[partition] = (now, max(event_time, latest))
+            last = self.clock.last_mention.get(partition)
+            latest = self.clock.watermarks.get(partition, float("-inf")) if last is None else last[1]
+            self.clock.last_mention[partition] = (now, max(event_time, latest))
         return self._advance(partition, event_time, [brand_key(brand)])
 
     def tick(self, partition: int, now: float) -> tuple[float, list[str]]:
@@ -485,11 +549,11 @@ class BucketBook:
         self.boundary(partition)
         if partition not in self.clock.watermarks:
             return float("-inf"), []  # nothing seen on this partition yet
-        arrived = self.clock.arrivals.get(partition)
-        if arrived is None:  # after a restart or rebalance: quiet time counts from now
-            self.clock.arrivals[partition] = (now, self.clock.watermarks[partition])
+        last = self.clock.last_mention.get(partition)
+        if last is None:  # after a restart or rebalance: quiet time counts from now
+            self.clock.last_mention[partition] = (now, self.clock.watermarks[partition])
             return self.clock.watermarks[partition], []
-        wall, watermark = arrived
+        wall, watermark = last
         return self._advance(partition, min(watermark + (now - wall), now), [])
 
     def _advance(self, partition: int, watermark: float, otherwise: list[str]) -> tuple[float, list[str]]:
@@ -502,6 +566,9 @@ class BucketBook:
             return watermark, otherwise
         boundaries[partition] = boundary
         self.tables.clocks[str(partition)] = {"watermark": watermark, "boundary": boundary}
+        arrived = self.clock.arrived.get(partition)
+        if arrived:  # closed buckets take no more early judgements
+            self.clock.arrived[partition] = {bucket: seen for bucket, seen in arrived.items() if bucket[1] >= boundary}
         if previous is not None and (self.horizon_s is not None
                                      and boundary // SWEEP_SECONDS != previous // SWEEP_SECONDS):
             self._sweep(partition, boundary)
