@@ -98,16 +98,17 @@ def test_a_burst_the_whole_bucket_test_would_not_call_significant_does_not_open_
     assert not [a for _, a in events if a.decision.event == "opened"]
 
 
-def behind_the_model(mentions: list[tuple[dict, float]], delay_s: float, announced: bool
+def behind_the_model(mentions: list[tuple[dict, float]], delay_s: float, announced: bool, replayed_s: float = 0.0
                      ) -> list[tuple[float, str, dict, float]]:
-    """The detect stage's input, live (event time is wall-clock time), while from the burst on the model is
-    ``delay_s`` behind: (wall clock, "arrived" or "scored", mention, event time), in the order they come. Each
-    mention's arrival (``announced``) comes as ingest sees it, its scored record once the model is done."""
+    """The detect stage's input, live (event time is wall-clock time, unless ``replayed_s`` later), while from the
+    burst on the model is ``delay_s`` behind: (wall clock, "arrived" or "scored", mention, event time), in the order
+    they come. Each mention's arrival (``announced``) comes as ingest sees it, its scored record once the model is
+    done."""
     inputs = []
     for m, t in mentions:
         if announced:
-            inputs.append((t, "arrived", m, t))
-        inputs.append((t + (delay_s if t >= BURST else 0.5), "scored", m, t))
+            inputs.append((t + replayed_s, "arrived", m, t))
+        inputs.append((t + replayed_s + (delay_s if t >= BURST else 0.5), "scored", m, t))
     return sorted(inputs, key=lambda row: row[0])
 
 
@@ -143,6 +144,9 @@ def test_arrivals_open_a_burst_the_model_is_minutes_behind_on_and_the_scored_ton
     without = live_acme_events(behind_the_model(mentions, 120, announced=False))
     assert without[0][2].decision.event == "opened" and without[0][0] >= BURST + 250 + 120
     assert without[0][2].decision.incident_id == opened.decision.incident_id
+    # a replay of the same day, a day later, waits for the tone: it raises what it raised without arrivals
+    replayed = live_acme_events(behind_the_model(mentions, 120, announced=True, replayed_s=86_400))
+    assert [(kind, a.decision) for _, kind, a in replayed] == [(kind, a.decision) for _, kind, a in without]
 
 
 def calm_until_the_burst() -> list[tuple[dict, float]]:

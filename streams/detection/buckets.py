@@ -480,28 +480,30 @@ class BucketBook:
     def _partial(self, key: str, partition: int, start: int, digest: BucketDigest, event_time: float,
                  now: float | None) -> tuple[Bucket, float]:
         """The open bucket as judged early, and its latest event time. The scored mentions (``digest``), unless
-        more have arrived; then the arrived count, with
+        more have arrived in a live bucket (its latest arrival less than a bucket before ``now``); then the arrived
+        count, with
 
         * the scored part's tone once ``TONE_SAMPLE`` of the bucket are scored (scoring order does not depend on
           tone: a fair sample; copies weighed down alike);
         * no tone (the detector's volume-only test, stricter) once its oldest arrival not yet scored has waited
-          ``TONE_WAIT_S`` of wall clock, without such a sample: the model is behind, the tone follows with the
+          ``TONE_WAIT_S`` of wall clock without such a sample: the model is behind, the tone follows with the
           scored mentions and updates the incident;
         * else the scored mentions alone: the tone is on its way.
 
-        Reach is the scored part's (none is guessed)."""
+        Reach is the scored part's (none is guessed). A replay of history decides as without arrivals."""
         bucket = to_bucket(start, digest)
         keys, latest, walls = self.clock.arrived.get(partition, {}).get((key, start), ((), event_time, []))
-        latest, arrived = max(latest, event_time), len(keys)
-        if arrived <= digest.count:
-            return bucket, latest
+        arrived = len(keys)
+        if arrived <= digest.count or now is None or now - latest > self.bucket_s:
+            return bucket, event_time  # all scored, offline, or a replay of history: as without arrivals
+        latest = max(latest, event_time)
         if digest.labelled >= TONE_SAMPLE and bucket.negative is not None:
             scale = arrived / digest.count
             return replace(bucket, count=round(bucket.count * scale), negative=round(bucket.negative * scale),
                            positive=round(bucket.positive * scale)), latest
-        if now is not None and now - walls[digest.count] >= TONE_WAIT_S:  # the first not scored (about FIFO)
+        if now - walls[digest.count] >= TONE_WAIT_S:  # the oldest not yet scored (about first in, first out)
             return replace(bucket, count=max(bucket.count, arrived), negative=None, positive=None), latest
-        return bucket, latest
+        return bucket, event_time
 
     def _judge_early(self, key: str, start: int, digest: BucketDigest, event_time: float, now: float | None
                      ) -> EarlyOpening:
