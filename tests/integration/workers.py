@@ -28,6 +28,8 @@ class WorkerProcess:
         self.topics = {
             "raw": f"raw-{suffix}",
             "valid": f"valid-{suffix}",
+            "arrivals": f"arrivals-{suffix}",
+            "scored": f"scored-{suffix}",
             "enriched": f"enriched-{suffix}",
             "deadletter": f"deadletter-{suffix}",
             "alerts": f"alerts-{suffix}",
@@ -41,6 +43,8 @@ class WorkerProcess:
             "ASCOLTA_APP_ID": f"ascolta-test-{suffix}",
             "ASCOLTA_RAW_TOPICS": self.topics["raw"],
             "ASCOLTA_VALID_TOPIC": self.topics["valid"],
+            "ASCOLTA_ARRIVALS_TOPIC": self.topics["arrivals"],
+            "ASCOLTA_SCORED_TOPIC": self.topics["scored"],
             "ASCOLTA_ENRICHED_TOPIC": self.topics["enriched"],
             "ASCOLTA_DEADLETTER_TOPIC": self.topics["deadletter"],
             "ASCOLTA_ALERTS_TOPIC": self.topics["alerts"],
