@@ -242,7 +242,7 @@ def sample_alerts(hours: float, data_dir: Path, threads: int | None) -> int:
 def enrich_cost(mentions: int, data_dir: Path, threads: int | None) -> int:
     """Story assignment's share of the enrich stage's work per mention: the sentiment model's batch step
     (``classify_embedded``, which the stage runs anyway) against assigning stories for the batch and writing
-    each touched brand's state once, as ``enrich.assign_stories`` does (orjson-encoded, as the changelog is).
+    each touched brand's state once, as ``storied.assign_stories`` does (orjson-encoded, as the changelog is).
     Batches of 64 sample mentions in stream order, both timed in the same process, alternately."""
     from streams.sentiment.classify import load_classifier
     from streams.stories.assign import StoryBook

@@ -1,6 +1,6 @@
 """The Faust application: settings, topics shared by several agents, and discovery of the agent modules.
 
-Faust's "large project" layout: this module holds the app; each concern (ingest, enrich, detect, metrics,
+Faust's "large project" layout: this module holds the app; each concern (ingest, enrich, storied, detect, metrics,
 notify) lives in its own module holding its agents, tables and views, found by ``app.discover()``. Nothing
 happens at import: :func:`configure` builds the app from a :class:`~streams.settings.Settings` (the CLI
 calls it with the settings it built from flags and environment), and the agent modules, imported after it,
@@ -14,14 +14,14 @@ from . import faust_fixes, tansu
 from .kafka import faust_credentials
 from .settings import Settings
 
-AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.detect", "streams.metrics", "streams.notify",
-                 "streams.web.views"]
+AGENT_MODULES = ["streams.ingest", "streams.enrich", "streams.storied", "streams.detect", "streams.metrics",
+                 "streams.notify", "streams.web.views"]
 
 # Tables hold plain JSON keys and values (the app's default serializer for topics is raw bytes).
 JSON_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
 
-_CONFIGURED = ("app", "settings", "valid_topic", "enriched_topic", "deadletter_topic", "alerts_topic",
-               "alerts_deadletter_topic", "timeline_topic")
+_CONFIGURED = ("app", "settings", "valid_topic", "arrivals_topic", "scored_topic", "enriched_topic",
+               "deadletter_topic", "alerts_topic", "alerts_deadletter_topic", "timeline_topic")
 
 
 def configure(settings: Settings) -> faust.App:
@@ -63,6 +63,8 @@ def configure(settings: Settings) -> faust.App:
         app=app,
         settings=settings,
         valid_topic=app.topic(settings.valid_topic, partitions=settings.partitions),
+        arrivals_topic=app.topic(settings.arrivals_topic, partitions=settings.partitions),
+        scored_topic=app.topic(settings.scored_topic, partitions=settings.partitions),
         enriched_topic=app.topic(settings.enriched_topic, partitions=settings.partitions),
         deadletter_topic=app.topic(settings.deadletter_topic, partitions=settings.partitions),
         alerts_topic=app.topic(settings.alerts_topic, partitions=settings.partitions),
@@ -96,8 +98,12 @@ async def declare_topics(settings: Settings) -> None:
 
     from .kafka import client_options
 
-    names = [settings.valid_topic, settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
-             settings.alerts_deadletter_topic, settings.timeline_topic, settings.ticks_topic, *settings.raw_topics]
+    names = [settings.valid_topic, settings.arrivals_topic, settings.scored_topic, settings.enriched_topic,
+             settings.deadletter_topic, settings.alerts_topic, settings.alerts_deadletter_topic,
+             settings.timeline_topic, settings.ticks_topic, *settings.raw_topics]
+    # keyed topics whose partitions tables are co-partitioned with (dedup by mention, stories and detect by brand)
+    copartitioned = {settings.valid_topic, settings.arrivals_topic, settings.scored_topic, settings.enriched_topic,
+                     settings.ticks_topic}
     admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
@@ -112,11 +118,10 @@ async def declare_topics(settings: Settings) -> None:
                 pass  # another worker of the group created them first
         for description in await admin.describe_topics(names):
             count = len(description.get("partitions", []))
-            if (description["topic"] in (settings.valid_topic, settings.enriched_topic, settings.ticks_topic)
-                    and count != settings.partitions):
+            if description["topic"] in copartitioned and count != settings.partitions:
                 raise RuntimeError(
                     f"topic {description['topic']!r} has {count} partitions but ASCOLTA_PARTITIONS is "
-                    f"{settings.partitions}: the tables keyed by brand must match it"
+                    f"{settings.partitions}: the tables co-partitioned with it must match it"
                 )
     finally:
         await admin.close()

@@ -79,22 +79,25 @@ async def forget_assigned_partitions(app, assigned, **kwargs) -> None:
 
 
 async def backlogged(partition: int) -> bool:
-    """True when this partition's mentions wait upstream of the detector (messages of ``mentions.valid`` the
-    enrich stage has not finished, or of ``mentions.enriched`` the detect stage has not, fetched or not): the
+    """True when this partition's mentions may wait upstream of the detector: messages of ``mentions.valid`` the
+    enrich stage has not finished on ANY partition this worker owns (it is keyed by mention, so any of them may
+    hold this brand partition's mentions), or messages of partition ``partition`` of ``mentions.scored`` or
+    ``mentions.enriched`` (keyed by brand) the story or detect stage has not finished, fetched or not. Such a
     partition is busy, not quiet, and the wall clock must not close buckets whose mentions are still on their
-    way (after a restart, or while a burst outruns the model). A partition this worker does not consume is not
+    way (after a restart, or while a burst outruns the model). Partitions this worker does not consume are not
     judged."""
     consumer = app.consumer
     assigned = consumer.assignment()
-    for topic in (settings.valid_topic, settings.enriched_topic):
-        tp = TP(topic, partition)
+    upstream = [tp for tp in assigned if tp.topic == settings.valid_topic]
+    upstream += [TP(topic, partition) for topic in (settings.scored_topic, settings.enriched_topic)]
+    for tp in upstream:
         if tp not in assigned:
             continue
         highwater = consumer.highwater(tp)
         if highwater is None:
             return True
         # what the stage has finished, not the fetch position: Faust fetches thousands of messages ahead
-        waiting = metrics.stage_lags.unfinished(topic, partition, highwater)
+        waiting = metrics.stage_lags.unfinished(tp.topic, tp.partition, highwater)
         if waiting is None:  # nothing finished since this worker took the partition
             position = await consumer.position(tp)
             waiting = 1 if position is None else highwater - position

@@ -1,11 +1,11 @@
-"""Enrich: deduplicate, run the sentiment model in batches, assign stories, publish ``mentions.enriched`` keyed
-by brand.
+"""Enrich: deduplicate, run the sentiment model in batches, publish ``mentions.scored`` keyed by brand.
 
+``mentions.valid`` is keyed by the mention's de-duplication key, so a hot brand's mentions are scored on every
+partition, by every worker; the ``seen-mentions`` table is keyed the same way, so de-duplication stays local.
 Batches come from ``stream.take_events`` so the model sees many texts at once (its throughput depends on it);
-the model runs in a worker thread so the event loop keeps heartbeating while it computes. Stories
-(:mod:`streams.stories`) reuse the model's sentence embeddings; their per-brand state lives in the
-changelogged ``stories`` table (keyed by brand key, the partitioning of ``mentions.valid``), written once
-per brand and batch, so a restart or a rebalance resumes with the same story ids.
+the model runs in a worker thread so the event loop keeps heartbeating while it computes. Each scored mention
+goes, with the sentence embedding its story needs (:mod:`streams.scored`), to the brand-keyed story stage
+(:mod:`streams.storied`), which publishes ``mentions.enriched``.
 """
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 import orjson
 
 from . import metrics
-from .app import JSON_SCHEMA, app, enriched_topic, settings, valid_topic
-from .contracts import format_rfc3339, parse_rfc3339
+from .app import JSON_SCHEMA, app, scored_topic, settings, valid_topic
+from .contracts import format_rfc3339
 from .deadletter import envelope_origin, guard, raw_origin, send_to_deadletter
 from .normalise import Rejection, dedup_key, model_text
+from .scored import scored_record
 from .seen import SeenKeys, processing
 from .sentiment.classify import SentimentClassifier, load_classifier
-from .stories.assign import StoryBook
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 seen_mentions = SeenKeys(
     app, "seen-mentions", horizon_s=settings.dedup_horizon_s, partitions=settings.partitions, schema=JSON_SCHEMA
 )
-
-stories = StoryBook(app.Table("stories", default=None, schema=JSON_SCHEMA, partitions=settings.partitions))
 
 _model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment")
 _classifier: SentimentClassifier | None = None
@@ -116,9 +114,10 @@ async def classify(model: SentimentClassifier, texts: list[str]):
     return results
 
 
-def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: datetime, story: dict | None) -> dict:
+def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: datetime) -> dict:
+    """The ``mentions.enriched`` record but its ``story``, which the brand-keyed story stage adds."""
     language = envelope["language"]
-    record = {
+    return {
         **envelope["mention"],
         "schema_version": 1,
         "text_truncated": envelope["text_truncated"],
@@ -132,40 +131,14 @@ def enriched_record(envelope: dict, sentiment, model: SentimentClassifier, now: 
         "model": {"id": model.model_id, "version": model.version, "language_supported": language in model.languages},
         "processing": {**envelope["processing"], "enriched_at": format_rfc3339(now)},
     }
-    if story is not None:
-        record["story"] = story
-    return record
 
 
-async def publish(envelope: dict, sentiment, model: SentimentClassifier, story: dict | None) -> None:
-    now = datetime.now(timezone.utc)
-    record = enriched_record(envelope, sentiment, model, now, story)
+async def publish_scored(envelope: dict, sentiment, model: SentimentClassifier, embedding) -> None:
+    """To the story stage, keyed by brand (the enriched topic's key): the record without its story yet."""
     mention = envelope["mention"]
-    await enriched_topic.send(key=mention["brand"].encode(), value=orjson.dumps(record))
-    metrics.MENTIONS_ENRICHED.labels(metrics.brand_label(mention["brand"]), mention["source"], record["language"], sentiment.label).inc()
-    ingested = parse_rfc3339(envelope["processing"]["ingested_at"])
-    metrics.ENRICH_LATENCY_SECONDS.observe(max(0.0, (now - ingested).total_seconds()))
-
-
-def assign_stories(batch: list[tuple], embeddings) -> list[dict | None]:
-    """Each mention's story, in batch order; every touched brand's state saved once, under the event of its
-    last mention (so the write goes to that partition's changelog). A failure here costs the mention its
-    ``story``, never the mention."""
-    assigned: list[dict | None] = []
-    last_event: dict[str, object] = {}
-    for row, (event, envelope) in enumerate(batch):
-        mention = envelope["mention"]
-        try:
-            assigned.append(stories.assign(mention, None if embeddings is None else embeddings[row]))
-            last_event[mention["brand"]] = event
-        except Exception:
-            log.exception("story assignment failed for mention %r of %r; published without a story",
-                          mention.get("id"), mention.get("brand"))
-            assigned.append(None)
-    for brand, event in last_event.items():
-        with processing(event):
-            stories.save(brand)
-    return assigned
+    record = enriched_record(envelope, sentiment, model, datetime.now(timezone.utc))
+    await scored_topic.send(key=mention["brand"].encode(),
+                            value=scored_record(record, envelope["raw_key"], embedding))
 
 
 async def enrich_batch(model: SentimentClassifier, batch: list[tuple]) -> None:
@@ -177,21 +150,19 @@ async def enrich_batch(model: SentimentClassifier, batch: list[tuple]) -> None:
         log.exception("sentiment batch of %d failed; retrying one by one", len(batch))
         sentiments = None
     if sentiments is not None:
-        for envelope, sentiment, story in zip(envelopes, sentiments, assign_stories(batch, embeddings)):
+        for row, (envelope, sentiment) in enumerate(zip(envelopes, sentiments)):
             async with guard("enrich", raw_origin(envelope)):
-                await publish(envelope, sentiment, model, story)
+                await publish_scored(envelope, sentiment, model, None if embeddings is None else embeddings[row])
         return
-    for pair, text in zip(batch, texts):
-        envelope = pair[1]
+    for envelope, text in zip(envelopes, texts):
         try:
             [sentiment], embedding = await classify(model, [text])
         except Exception as exc:
             rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
             await _deadletter_from_envelope(rejection, envelope)
             continue
-        [story] = assign_stories([pair], embedding)
         async with guard("enrich", raw_origin(envelope)):
-            await publish(envelope, sentiment, model, story)
+            await publish_scored(envelope, sentiment, model, None if embedding is None else embedding[0])
 
 
 @app.agent(valid_topic)

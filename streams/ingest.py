@@ -1,7 +1,11 @@
-"""Ingest: raw topics -> validated, normalised mentions keyed by brand, or the dead-letter topic.
+"""Ingest: raw topics -> validated, normalised mentions keyed by mention, their arrivals keyed by brand, or the
+dead-letter topic.
 
-The agent is a thin adapter over :mod:`streams.normalise` (pure, tested without a broker). Valid mentions are
-re-keyed by brand on ``mentions.valid`` so that every later table (dedup, windows) is co-partitioned by brand.
+The agent is a thin adapter over :mod:`streams.normalise` (pure, tested without a broker). Valid mentions go to
+``mentions.valid`` keyed by their de-duplication key, so a hot brand's scoring spreads over every partition (and
+every worker) while the enrich stage's ``seen-mentions`` table, keyed the same way, stays co-partitioned. Each
+one's arrival (brand, time, key) goes first to ``mentions.arrivals``, keyed by brand, so the detect stage learns
+a mention's existence at ingest, in its brand's order, before its sentiment is scored.
 """
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ from datetime import datetime, timezone
 import orjson
 
 from . import metrics
-from .app import app, settings, valid_topic
+from .app import app, arrivals_topic, settings, valid_topic
 from .contracts import format_rfc3339
 from .deadletter import guard, key_fields, message_origin, send_to_deadletter
-from .normalise import Rejection, parse_mention
+from .normalise import Rejection, dedup_key, parse_mention
 from .text import brand_allow_list
 
 # ``ascolta worker`` has already resolved ASCOLTA_RAW_TOPIC_PATTERN into this list (streams.kafka).
@@ -45,9 +49,13 @@ async def ingest_one(message, original: bytes) -> None:
             "ingested_at": format_rfc3339(now),
         },
     }
-    # Keyed by the brand's name as producers key the raw topics (per-brand order): a brand's raw, valid and
-    # enriched partitions then match, so the detect stage's per-partition watermark sees each brand in order.
-    await valid_topic.send(key=parsed.record["brand"].encode(), value=orjson.dumps(envelope))
+    mention = parsed.record
+    key = dedup_key(mention)
+    # The arrival first, keyed by the brand's name as producers key the raw topics (per-brand order): a brand's
+    # raw, arrivals, scored and enriched partitions then match, so the detect stage sees each brand in order.
+    arrival = {"brand": mention["brand"], "created_at": mention["created_at"], "key": key}
+    await arrivals_topic.send(key=mention["brand"].encode(), value=orjson.dumps(arrival))
+    await valid_topic.send(key=key.encode(), value=orjson.dumps(envelope))
 
 
 @app.agent(raw_topic)

@@ -40,7 +40,7 @@ def envelope_created_at(value: bytes) -> str:
 
 
 def enriched_created_at(value: bytes) -> str:
-    """``created_at`` of an enriched mention (``mentions.enriched``)."""
+    """``created_at`` of an enriched or scored mention (``mentions.enriched``, ``mentions.scored``)."""
     return orjson.loads(value)["created_at"]
 
 

@@ -92,8 +92,8 @@ CONSUMER_LAG = Gauge(
 )
 STAGE_LAG_MESSAGES = Gauge(
     "ascolta_stage_lag_messages",
-    "Messages a stage (ingest, enrich, detect) has not finished yet per input partition: the log end minus the "
-    "offset after the last message it finished (fetched but unprocessed messages count)",
+    "Messages a stage (ingest, enrich, stories, detect) has not finished yet per input partition: the log end minus "
+    "the offset after the last message it finished (fetched but unprocessed messages count)",
     ["stage", "partition"],
 )
 STAGE_LAG_SECONDS = Gauge(
@@ -177,6 +177,7 @@ class MetricsView(View):
 STAGE_INPUTS = {
     **{topic: StageInput("ingest", raw_created_at) for topic in settings.raw_topics},
     settings.valid_topic: StageInput("enrich", envelope_created_at),
+    settings.scored_topic: StageInput("stories", enriched_created_at),
     settings.enriched_topic: StageInput("detect", enriched_created_at),
 }
 stage_lags = StageLags(STAGE_INPUTS)

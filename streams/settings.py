@@ -74,6 +74,10 @@ class Settings:
     raw_topic_pattern: str = field(default_factory=lambda: _env("RAW_TOPIC_PATTERN", ""))
     valid_topic: str = field(default_factory=lambda: _env("VALID_TOPIC", "mentions.valid"))
     enriched_topic: str = field(default_factory=lambda: _env("ENRICHED_TOPIC", "mentions.enriched"))
+    # Internal, keyed by brand: each valid mention's arrival (for the detect stage's volume, before its sentiment)
+    # and each scored mention with its sentence embedding (for the brand-keyed story stage).
+    arrivals_topic: str = field(default_factory=lambda: _env("ARRIVALS_TOPIC", "mentions.arrivals"))
+    scored_topic: str = field(default_factory=lambda: _env("SCORED_TOPIC", "mentions.scored"))
     deadletter_topic: str = field(default_factory=lambda: _env("DEADLETTER_TOPIC", "mentions.deadletter"))
     alerts_topic: str = field(default_factory=lambda: _env("ALERTS_TOPIC", "alerts"))
 

@@ -45,9 +45,9 @@ def leader_topic(settings: Settings) -> str:
 
 def expected_topics(settings: Settings) -> dict[str, int]:
     """Every topic the app uses, with the partition count it expects."""
-    pipeline = [*settings.raw_topics, settings.valid_topic, settings.enriched_topic, settings.deadletter_topic,
-                settings.alerts_topic, settings.alerts_deadletter_topic, settings.timeline_topic,
-                settings.ticks_topic]
+    pipeline = [*settings.raw_topics, settings.valid_topic, settings.arrivals_topic, settings.scored_topic,
+                settings.enriched_topic, settings.deadletter_topic, settings.alerts_topic,
+                settings.alerts_deadletter_topic, settings.timeline_topic, settings.ticks_topic]
     topics = {name: settings.partitions for name in pipeline}
     topics |= {changelog(settings, table): settings.partitions for table in table_names()}
     topics[leader_topic(settings)] = 1
@@ -55,14 +55,14 @@ def expected_topics(settings: Settings) -> dict[str, int]:
 
 
 def expected_worker_acls(settings: Settings) -> dict[tuple[str, str], set[str]]:
-    """What the workers do: ingest reads raw; enrich, detect and notify read valid, enriched and alerts, which
-    the stage before writes; both dead-letter topics are written only; tables read and write their
+    """What the workers do: ingest reads raw; enrich, stories, detect and notify read valid, arrivals, scored,
+    enriched and alerts, which the stage before writes; both dead-letter topics are written only; tables read and write their
     changelogs; Faust declares its own topics (Create) and reads the leader topic; one consumer group."""
     acls: dict[tuple[str, str], set[str]] = defaultdict(set)
     for topic in settings.raw_topics:
         acls[("topic", topic)] |= {"Describe", "Read"}
-    for topic in (settings.valid_topic, settings.enriched_topic, settings.alerts_topic, settings.timeline_topic,
-                  settings.ticks_topic):
+    for topic in (settings.valid_topic, settings.arrivals_topic, settings.scored_topic, settings.enriched_topic,
+                  settings.alerts_topic, settings.timeline_topic, settings.ticks_topic):
         acls[("topic", topic)] |= {"Describe", "Read", "Write"}
     for topic in (settings.deadletter_topic, settings.alerts_deadletter_topic):
         acls[("topic", topic)] |= {"Describe", "Write"}

@@ -7,6 +7,7 @@ import numpy as np
 import orjson
 import pytest
 
+from streams.scored import read_scored, scored_record
 from streams.stories.assign import BrandStories, StoryBook
 from streams.stories.signature import signature
 
@@ -103,6 +104,25 @@ def test_a_restored_state_continues_exactly_as_if_it_never_stopped():
     got += [restored.assign(f"m{i}", texts[i], 1.7e9 + i, vectors[i]) for i in range(200, 400)]
     assert got == expected
     assert restored.to_state() == whole.to_state()
+
+
+def test_stories_from_scored_records_are_the_stories_of_the_model_output():
+    """The enrich stage hands each mention to the story stage through mentions.scored: the embedding must come
+    back bit for bit (stories compare it unquantised), and the record without the hand-over's fields."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, 384))
+    texts = [f"story {i % 4} about the plant in town {i % 4} and its {i % 5} workers" for i in range(300)]
+    vectors = [(centres[i % 4] + 0.7 * rng.normal(size=384)).astype(np.float32) for i in range(300)]
+    direct = assign_all(BrandStories("brand"), texts, vectors)
+    enriched = {"id": "m1", "brand": "Brand", "text": "t", "processing": {"source_offset": 7}}
+    handed_over = []
+    for vector in vectors:
+        record, raw_key, embedding = read_scored(scored_record(enriched, {"key_base64": "a2V5"}, vector))
+        assert record == enriched and raw_key == {"key_base64": "a2V5"}
+        assert embedding.dtype == np.float32 and np.array_equal(embedding, vector)
+        handed_over.append(embedding)
+    assert assign_all(BrandStories("brand"), texts, handed_over) == direct
+    assert read_scored(scored_record(enriched, {"key_base64": None}, None))[2] is None
 
 
 def test_story_ids_are_deterministic_and_per_brand():

@@ -14,7 +14,8 @@ import pytest
 from streams.contracts import validate
 
 from .mentions import invalid_messages, valid_mentions
-from .workers import WorkerProcess, consume_until, create_topics, produce, where_are
+from .workers import (WorkerProcess, by_partition, consume_until, create_topics, group, produce, wait_until_ready,
+                      where_are)
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +83,45 @@ def test_valid_and_invalid_mentions_reconcile(broker, worker):
             labels_of[template][by_id[source["id"]]["sentiment"]["label"]] += 1
     for label, counts in labels_of.items():
         assert counts[label] >= 0.7 * sum(counts.values()), (label, counts)
+
+def scored_here(worker: WorkerProcess) -> float:
+    """Texts this worker's enrich stage gave the model (the sum of its batch sizes)."""
+    text = worker.get("/metrics").decode()
+    return float(re.search(r"^ascolta_enrich_batch_size_mentions_sum (\S+)$", text, re.MULTILINE).group(1))
+
+
+def test_one_brands_burst_is_scored_by_every_worker(broker, tmp_path):
+    """Issue 18: a burst on one brand (one raw key, so one raw partition) lands on every partition of the
+    mention-keyed mentions.valid and both workers score a share of it; all of it reaches mentions.enriched, on
+    the brand's one partition."""
+    brand = "Caffè Aurora"
+    workers = group(broker.url, tmp_path, 2, "2")
+    first, second = workers
+    try:
+        first.start()
+        wait_until_ready(first)
+        second.start()
+        wait_until_ready(second)
+        wait_until_ready(first, times=2)  # the partitions are shared out
+        now = datetime.now(UTC)
+        burst = [{**r, "brand": brand} for r in valid_mentions(300, start=now - timedelta(minutes=10), seconds=600,
+                                                              seed=5)]
+        asyncio.run(produce(broker.url, first.topics["raw"], [(brand.encode(), orjson.dumps(r)) for r in burst]))
+        ids = {r["id"] for r in burst}
+        enriched = first.topics["enriched"]
+        got = asyncio.run(consume_until(broker.url, [enriched], lambda got: {r["id"] for r in got[enriched]} >= ids,
+                                        timeout=180, on_idle=lambda: [w.assert_alive() for w in workers]))
+        assert {r["id"] for r in got[enriched]} == ids
+        valid = asyncio.run(by_partition(broker.url, first.topics["valid"], 2))
+        assert all(valid.values()), {p: len(v) for p, v in valid.items()}
+        scored = [scored_here(worker) for worker in workers]
+        assert min(scored) > 0 and sum(scored) >= len(burst), scored
+        on_enriched = asyncio.run(by_partition(broker.url, enriched, 2))
+        assert sorted(len(values) for values in on_enriched.values())[0] == 0, "the brand's order needs one partition"
+    finally:
+        for worker in workers:
+            worker.stop()
+
 
 def true_counts(records: list[dict]) -> dict[str, dict[str, int]]:
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)

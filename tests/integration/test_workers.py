@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import orjson
 import pytest
@@ -14,33 +13,12 @@ import pytest
 from streams.tools.sample import CRISIS_BRAND, generate
 
 from .test_pipeline import true_counts, worker_counts
-from .workers import WorkerProcess, consume_until, produce
+from .workers import WorkerProcess, consume_until, group, produce, wait_until_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.scale]
 
 HOURS = 12.0  # the sample's crisis opens and resolves within this much history (see test_incidents.py)
 PARTITIONS = "4"  # so each of three workers owns something
-
-
-def group(broker_url: str, tmp_path: Path, size: int) -> list[WorkerProcess]:
-    """``size`` workers sharing one app id, topics and partition count (each its own web port and log)."""
-    first = WorkerProcess(broker_url, tmp_path / "worker-0.log", ASCOLTA_PARTITIONS=PARTITIONS)
-    workers = [first]
-    for i in range(1, size):
-        other = WorkerProcess(broker_url, tmp_path / f"worker-{i}.log")
-        other.env.update({k: v for k, v in first.env.items() if k != "ASCOLTA_WEB_PORT"})
-        other.topics = first.topics
-        workers.append(other)
-    return workers
-
-
-def wait_until_ready(worker: WorkerProcess, timeout: float = 300.0) -> None:
-    """Until the worker has joined the group and recovered its tables (its web server is up well before)."""
-    deadline = time.monotonic() + timeout
-    while "Worker ready" not in worker.log_path.read_text(errors="replace"):
-        worker.assert_alive()
-        assert time.monotonic() < deadline, f"worker never ready; log: {worker.log_tail()}"
-        time.sleep(0.5)
 
 
 def by_brand(records: list[dict]) -> list[tuple[bytes, bytes]]:
@@ -85,7 +63,7 @@ def test_three_workers_joining_killed_and_stopped_raise_one_workers_alerts(broke
               records[2 * len(records) // 3 :]]
 
     (tmp_path / "single").mkdir()
-    (single,) = group(broker.url, tmp_path / "single", 1)
+    (single,) = group(broker.url, tmp_path / "single", 1, PARTITIONS)
     try:
         single.start().wait_web()
         asyncio.run(produce(broker.url, single.topics["raw"], by_brand(records)))
@@ -96,7 +74,7 @@ def test_three_workers_joining_killed_and_stopped_raise_one_workers_alerts(broke
     assert any(a["brand"] == CRISIS_BRAND and a["event"] == "opened" for a in reference.values()), reference
 
     (tmp_path / "three").mkdir()
-    first, second, third = workers = group(broker.url, tmp_path / "three", 3)
+    first, second, third = workers = group(broker.url, tmp_path / "three", 3, PARTITIONS)
     try:
         first.start().wait_web()
         asyncio.run(produce(broker.url, first.topics["raw"], by_brand(thirds[0])))

@@ -28,6 +28,8 @@ class WorkerProcess:
         self.topics = {
             "raw": f"raw-{suffix}",
             "valid": f"valid-{suffix}",
+            "arrivals": f"arrivals-{suffix}",
+            "scored": f"scored-{suffix}",
             "enriched": f"enriched-{suffix}",
             "deadletter": f"deadletter-{suffix}",
             "alerts": f"alerts-{suffix}",
@@ -41,6 +43,8 @@ class WorkerProcess:
             "ASCOLTA_APP_ID": f"ascolta-test-{suffix}",
             "ASCOLTA_RAW_TOPICS": self.topics["raw"],
             "ASCOLTA_VALID_TOPIC": self.topics["valid"],
+            "ASCOLTA_ARRIVALS_TOPIC": self.topics["arrivals"],
+            "ASCOLTA_SCORED_TOPIC": self.topics["scored"],
             "ASCOLTA_ENRICHED_TOPIC": self.topics["enriched"],
             "ASCOLTA_DEADLETTER_TOPIC": self.topics["deadletter"],
             "ASCOLTA_ALERTS_TOPIC": self.topics["alerts"],
@@ -104,6 +108,28 @@ class WorkerProcess:
             return "(no log)"
 
 
+def group(broker_url: str, tmp_path: Path, size: int, partitions: str) -> list[WorkerProcess]:
+    """``size`` workers sharing one app id, topics and partition count (each its own web port and log)."""
+    first = WorkerProcess(broker_url, tmp_path / "worker-0.log", ASCOLTA_PARTITIONS=partitions)
+    workers = [first]
+    for i in range(1, size):
+        other = WorkerProcess(broker_url, tmp_path / f"worker-{i}.log")
+        other.env.update({k: v for k, v in first.env.items() if k != "ASCOLTA_WEB_PORT"})
+        other.topics = first.topics
+        workers.append(other)
+    return workers
+
+
+def wait_until_ready(worker: WorkerProcess, timeout: float = 300.0, times: int = 1) -> None:
+    """Until the worker has joined the group and recovered its tables ``times`` times (Faust says so after each
+    rebalance; its web server is up well before the first)."""
+    deadline = time.monotonic() + timeout
+    while worker.log_path.read_text(errors="replace").count("Worker ready") < times:
+        worker.assert_alive()
+        assert time.monotonic() < deadline, f"worker never ready; log: {worker.log_tail()}"
+        time.sleep(0.5)
+
+
 def bootstrap(broker_url: str) -> str:
     return broker_url.split("://", 1)[-1]
 
@@ -153,6 +179,25 @@ async def consume_until(broker_url: str, topics: list[str], done, timeout: float
     finally:
         await consumer.stop()
     return records
+
+
+async def by_partition(broker_url: str, topic: str, partitions: int) -> dict[int, list[bytes]]:
+    """Every message value of ``topic`` so far, by partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(broker_url), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    found: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, messages in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+                found[tp.partition] += [m.value for m in messages]
+    finally:
+        await consumer.stop()
+    return found
 
 
 async def where_are(broker_url: str, worker: WorkerProcess, ids: set[str]) -> str:
