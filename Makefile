@@ -25,7 +25,7 @@ demo: model
 	$(BIN)/ascolta demo $(if $(DURATION),--duration $(DURATION))
 
 test: model
-	$(BIN)/python -m pytest -q -rs -m "not scale"
+	$(BIN)/python -m pytest -q -rs -m "not scale" --durations=25
 
 test-scale: model
 	$(BIN)/python -m pytest -q -rs -m scale
