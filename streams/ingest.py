@@ -51,8 +51,8 @@ async def ingest_one(message, original: bytes) -> None:
     }
     mention = parsed.record
     key = dedup_key(mention)
-    # The arrival first, keyed by the brand's name as producers key the raw topics (per-brand order): a brand's
-    # raw, arrivals, scored and enriched partitions then match, so the detect stage sees each brand in order.
+    # The arrival first, keyed by the brand's name as producers key the raw topics: arrivals keep a brand's raw
+    # order, on the partition its scored and enriched mentions share (the per-brand stages: stories, detect).
     arrival = {"brand": mention["brand"], "created_at": mention["created_at"], "key": key}
     await arrivals_topic.send(key=mention["brand"].encode(), value=orjson.dumps(arrival))
     await valid_topic.send(key=key.encode(), value=orjson.dumps(envelope))

@@ -56,8 +56,9 @@ def expected_topics(settings: Settings) -> dict[str, int]:
 
 def expected_worker_acls(settings: Settings) -> dict[tuple[str, str], set[str]]:
     """What the workers do: ingest reads raw; enrich, stories, detect and notify read valid, arrivals, scored,
-    enriched and alerts, which the stage before writes; both dead-letter topics are written only; tables read and write their
-    changelogs; Faust declares its own topics (Create) and reads the leader topic; one consumer group."""
+    enriched and alerts, which the stage before writes; both dead-letter topics are written only; tables read
+    and write their changelogs; Faust declares its own topics (Create) and reads the leader topic; one consumer
+    group."""
     acls: dict[tuple[str, str], set[str]] = defaultdict(set)
     for topic in settings.raw_topics:
         acls[("topic", topic)] |= {"Describe", "Read"}

@@ -198,31 +198,34 @@ def test_the_inputs_that_once_crashed_an_agent_get_their_precise_outcome(fuzzed)
 
 
 def test_an_unexpected_exception_dead_letters_only_that_message_and_the_agent_goes_on(fuzzed, broker):
-    """Messages no ingest stage wrote, on mentions.valid: the enrich agent cannot read them (a bug-shaped
-    failure), so each is dead-lettered as internal_error with its exception type; valid mentions after
-    them are still enriched, and no agent restarts."""
+    """Messages no ingest or enrich stage wrote, on mentions.valid and mentions.scored: the enrich agent and the
+    story agent cannot read them (a bug-shaped failure), so each is dead-lettered as internal_error with its
+    exception type; valid mentions after them are still enriched, and no agent restarts."""
     worker, *_ = fuzzed
     now = datetime.now(UTC)
     later = valid_mentions(20, start=now - timedelta(minutes=30), seconds=600, seed=99)
     broken = [(b"acme", b"not an envelope"), (b"acme", b"{}"), (b"acme", b'{"mention": {"brand": "Acme"}}')]
-    positions = asyncio.run(produce_all(broker.url, worker.topics["valid"], broken))
+    broken_scored = [(b"acme", b'{"raw_key": {"key_base64": null}}'), (b"acme", b"[]")]
+    positions = set()
+    for topic, messages in ((worker.topics["valid"], broken), (worker.topics["scored"], broken_scored)):
+        positions |= {(topic, *at) for at in asyncio.run(produce_all(broker.url, topic, messages))}
     asyncio.run(produce_all(broker.url, worker.topics["raw"], [(r["id"].encode(), orjson.dumps(r)) for r in later]))
     topics = [worker.topics["enriched"], worker.topics["deadletter"]]
     later_ids = {r["id"] for r in later}
 
     def done(got) -> bool:
         errors = [r for r in got[topics[1]] if r["reason"] == "internal_error"]
-        return len(errors) >= len(broken) and later_ids <= {r["id"] for r in got[topics[0]]}
+        return len(errors) >= len(positions) and later_ids <= {r["id"] for r in got[topics[0]]}
 
     got = asyncio.run(consume_until(broker.url, topics, done, timeout=180, on_idle=worker.assert_alive))
     errors = [r for r in got[topics[1]] if r["reason"] == "internal_error"]
-    assert {(r["source"]["partition"], r["source"]["offset"]) for r in errors} == set(positions)
+    assert {(r["source"]["topic"], r["source"]["partition"], r["source"]["offset"]) for r in errors} == positions
     for record in errors:
-        assert record["stage"] == "enrich" and record["source"]["topic"] == worker.topics["valid"]
-        assert re.match(r"(JSONDecodeError|KeyError|TypeError)", record["detail"]), record["detail"]
+        assert record["stage"] == "enrich"
+        assert re.match(r"(JSONDecodeError|KeyError|TypeError|AttributeError)", record["detail"]), record["detail"]
         assert validate("deadletter", record) == []
     assert later_ids <= {r["id"] for r in got[topics[0]]}
-    assert sum(internal_errors(worker).values()) == len(broken)
+    assert sum(internal_errors(worker).values()) == len(positions)
     assert agent_crashes(worker.log_path.read_text(errors="replace")) == []
 
 

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from streams.contracts import validate
+from streams.normalise import dedup_key
 
 from .mentions import invalid_messages, valid_mentions
 from .workers import (WorkerProcess, by_partition, consume_until, create_topics, group, produce, wait_until_ready,
@@ -118,6 +119,10 @@ def test_one_brands_burst_is_scored_by_every_worker(broker, tmp_path):
         assert min(scored) > 0 and sum(scored) >= len(burst), scored
         on_enriched = asyncio.run(by_partition(broker.url, enriched, 2))
         assert sorted(len(values) for values in on_enriched.values())[0] == 0, "the brand's order needs one partition"
+        # each mention's arrival, for the detect stage: on the brand's partition, in the raw order
+        arrivals = asyncio.run(by_partition(broker.url, first.topics["arrivals"], 2))
+        assert [orjson.loads(v) for v in arrivals[0] + arrivals[1]] == [
+            {"brand": brand, "created_at": r["created_at"], "key": dedup_key(r)} for r in burst]
     finally:
         for worker in workers:
             worker.stop()
