@@ -181,23 +181,29 @@ async def consume_until(broker_url: str, topics: list[str], done, timeout: float
     return records
 
 
+async def read_to_end(consumer: AIOKafkaConsumer, topic: str, partitions: int) -> tuple[dict, dict]:
+    """Every message of ``topic`` up to its end offsets now, by partition, and those end offsets."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    ends = await consumer.end_offsets(tps)
+    found: dict[TopicPartition, list] = {tp: [] for tp in tps}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+        for tp, messages in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+            found[tp] += messages
+    return found, ends
+
+
 async def by_partition(broker_url: str, topic: str, partitions: int) -> dict[int, list[bytes]]:
     """Every message value of ``topic`` so far, by partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap(broker_url), enable_auto_commit=False, group_id=None)
     await consumer.start()
-    found: dict[int, list[bytes]] = {p: [] for p in range(partitions)}
     try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for tp, messages in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
-                found[tp.partition] += [m.value for m in messages]
+        found, _ = await read_to_end(consumer, topic, partitions)
     finally:
         await consumer.stop()
-    return found
+    return {tp.partition: [m.value for m in messages] for tp, messages in found.items()}
 
 
 async def where_are(broker_url: str, worker: WorkerProcess, ids: set[str]) -> str:
@@ -209,18 +215,13 @@ async def where_are(broker_url: str, worker: WorkerProcess, ids: set[str]) -> st
     found: list[str] = []
     try:
         for stage in ("raw", "valid", "deadletter"):
-            topic = worker.topics[stage]
-            tps = [TopicPartition(topic, p) for p in range(int(worker.env["ASCOLTA_PARTITIONS"]))]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-                for tp, messages in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
-                    for m in messages:
-                        text = m.value.decode(errors="replace")
-                        hits = [i for i in ids if f'"{i}"' in text]
-                        found += [f"{i} on {stage} {tp.partition}@{m.offset}" for i in hits]
+            messages_by_tp, ends = await read_to_end(consumer, worker.topics[stage],
+                                                     int(worker.env["ASCOLTA_PARTITIONS"]))
+            for tp, messages in messages_by_tp.items():
+                for m in messages:
+                    text = m.value.decode(errors="replace")
+                    hits = [i for i in ids if f'"{i}"' in text]
+                    found += [f"{i} on {stage} {tp.partition}@{m.offset}" for i in hits]
             found.append(f"{stage} end offsets: {sorted((tp.partition, o) for tp, o in ends.items())}")
     finally:
         await consumer.stop()
