@@ -97,6 +97,8 @@ class Settings:
     # Detection
     bucket_s: int = field(default_factory=lambda: _env_int("BUCKET_SECONDS", 300))
     lateness_s: int = field(default_factory=lambda: _env_int("ALLOWED_LATENESS_SECONDS", 60))
+    # How long (wall clock) a bucket waits for mentions ingest announced but the model has not scored yet.
+    arrival_hold_s: int = field(default_factory=lambda: _env_int("ARRIVAL_HOLD_SECONDS", 600))
     # A brand silent (no mention, no open incident) for longer than this loses its state and metric series.
     brand_state_horizon_s: int = field(default_factory=lambda: _env_int("BRAND_STATE_HORIZON_SECONDS", 30 * 24 * 3600))
     # --- detect-state (issue 13): the detect stage's clock and per-brand metric series ---

@@ -117,7 +117,7 @@ def live_acme_events(inputs: list[tuple[float, str, dict, float]]) -> list[tuple
     b, events = book(lateness_s=60), []
     for offset, (now, kind, m, t) in enumerate(inputs):
         if kind == "arrived":
-            opening = b.arrive(m["brand"], t, m["id"], now)
+            opening = b.arrive(m["brand"], t, m["id"], now, 0)
             raised = opening.alerts
             opening.commit()
         else:
@@ -164,11 +164,11 @@ def test_a_scored_tone_sample_lets_arrivals_open_before_the_wait():
     burst = [({**mention(10_000 + k, "Acme", "negative"), "text": f"recall listeria {k}"}, BURST + 250 + k / 100)
              for k in range(400)]
     for k, (m, t) in enumerate(burst[:TONE_SAMPLE]):  # scored at once ...
-        opening = b.arrive("Acme", t, m["id"], t)
+        opening = b.arrive("Acme", t, m["id"], t, 0)
         assert not step(b, m, t, 0, 100_000 + k) and not opening.alerts
     raised = []
     for m, t in burst[TONE_SAMPLE:]:  # ... then the model falls behind
-        opening = b.arrive("Acme", t, m["id"], t)
+        opening = b.arrive("Acme", t, m["id"], t, 0)
         raised += opening.alerts
         opening.commit()
     assert [a.decision.event for a in raised] == ["opened"] and raised[0].decision.observed > 2 * TONE_SAMPLE
@@ -183,8 +183,8 @@ def test_arrivals_without_a_tone_open_nothing_until_the_wait_is_over():
     start = BURST + 250
     for k in range(2_000):
         t = start + k * (TONE_WAIT_S - 1) / 2_000
-        assert not b.arrive("Acme", t, f"arrived-{k}", t).alerts
-        assert not b.arrive("Newco", t, f"new-{k}", t).alerts
+        assert not b.arrive("Acme", t, f"arrived-{k}", t, 0).alerts
+        assert not b.arrive("Newco", t, f"new-{k}", t, 0).alerts
     assert f"acme|{BURST}" not in b.open_buckets  # an arrival never counts
 
 

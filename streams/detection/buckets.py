@@ -50,6 +50,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -67,6 +68,7 @@ HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days
 CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrites a few hundred bytes
 TONE_SAMPLE = 20  # scored mentions of an open bucket whose tone stands for the ones still being scored ...
 TONE_WAIT_S = 10.0  # ... else how long (wall clock) its arrivals wait for that tone before volume decides alone
+ARRIVAL_HOLD_S = 600.0  # how long (wall clock) announced mentions not yet scored may hold their bucket's close
 SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands silent past the horizon
 # Table names, as the replaced-values metric labels them.
 OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
@@ -247,6 +249,11 @@ class PartitionClock:
     # mentions announced before they are scored (BucketBook.arrive): (brand key, bucket start) -> (their de-duplication
     # keys, the latest event time among them, the wall clock at each arrival), for the partition's open buckets only
     arrived: dict[int, dict[tuple[str, int], tuple[set[str], float, list[float]]]] = field(default_factory=dict)
+    # arrivals not yet counted, which hold the partition's boundary (BucketBook.arrive): bucket start -> (their
+    # de-duplication keys, (wall clock, key) in arrival order); each key's bucket start; a new brand's earliest bucket
+    waiting: dict[int, dict[int, tuple[set[str], deque[tuple[float, str]]]]] = field(default_factory=dict)
+    waiting_start: dict[int, dict[str, int]] = field(default_factory=dict)
+    first_arrival: dict[int, dict[str, int]] = field(default_factory=dict)
     brands: dict[int, set[str]] = field(default_factory=dict)
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
@@ -254,8 +261,8 @@ class PartitionClock:
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.brands, self.hot,
-                          self.pending, self.digests):
+            for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.waiting,
+                          self.waiting_start, self.first_arrival, self.brands, self.hot, self.pending, self.digests):
                 cache.pop(partition, None)
 
 
@@ -272,11 +279,12 @@ class BucketBook:
     """
 
     def __init__(self, config: DetectorConfig, lateness_s: int, tables: DetectTables | None = None, *,
-                 horizon_s: int | None = None, on_replaced: Callable[[str], None] = _ignore,
-                 on_forgotten: Callable[[str], None] = _ignore) -> None:
+                 horizon_s: int | None = None, arrival_hold_s: float = ARRIVAL_HOLD_S,
+                 on_replaced: Callable[[str], None] = _ignore, on_forgotten: Callable[[str], None] = _ignore) -> None:
         self.config = config
         self.bucket_s = config.bucket_seconds
         self.lateness_s = lateness_s
+        self.arrival_hold_s = arrival_hold_s
         self.tables = tables = tables or DetectTables()
         self.open_buckets = tables.open_buckets
         self.brand_states = tables.brand_states
@@ -396,8 +404,12 @@ class BucketBook:
         brand = brand_key(record["brand"])
         start = self.bucket_start(event_time)
         state = self._stored_state(brand)
-        if state is None:  # a new brand's history starts at its first mention, however old
-            state = {"v": BRAND_RECORD_VERSION, "p": partition, "name": record["brand"], "closed_through": start,
+        if state is None:  # a new brand's history starts at its first mention, however old, or its first arrival
+            first = self.clock.first_arrival.get(partition, {}).pop(brand, start)
+            boundary = self.boundary(partition)
+            start_through = min(start, first) if boundary is None or first >= boundary else start
+            state = {"v": BRAND_RECORD_VERSION, "p": partition, "name": record["brand"],
+                     "closed_through": start_through,
                      "last_active": None, "hot": False, "incident": None, "chunks": []}
             self.brand_states[brand] = state
             self.brands_in(partition).add(brand)
@@ -451,20 +463,38 @@ class BucketBook:
             return NOT_EARLY
         return self._judge_early(key, start, stored[0], event_time, now)
 
-    def arrive(self, brand: str, event_time: float, mention_key: str, now: float) -> EarlyOpening:
-        """A mention of ``brand`` at ``event_time`` announced at wall-clock ``now``, before the model has scored
-        it (the detect stage reads ingest's arrivals topic), known by its de-duplication key: volume does not
-        wait for sentiment.
+    def arrive(self, brand: str, event_time: float, mention_key: str, now: float, partition: int,
+               scored: bool = False) -> EarlyOpening:
+        """A mention of ``brand`` at ``event_time`` announced on ``partition`` at wall-clock ``now``, before the
+        model has scored it (the detect stage reads ingest's arrivals topic), known by its de-duplication key
+        (``scored``: its scored record was counted already): volume does not wait for sentiment, and the
+        bucket does not close without it.
+
+        Ingest announces a brand's mentions in their raw order, while every worker scores a share of them
+        (``mentions.valid`` is keyed by mention), so scored mentions reach this partition out of order, as far
+        apart as the workers' backlogs. An announced mention not yet scored holds the partition's boundary
+        (:meth:`_held`) for up to ``arrival_hold_s`` of wall clock, so it is counted in its bucket, not late, and
+        a new brand's history starts at its earliest announced mention.
 
         Its open bucket is judged early at the same checkpoints as :meth:`open_early`, on the arrived count
         (:meth:`_partial` says with which tone). Arrivals live in worker memory for the open buckets only; after a
-        restart the scored mentions alone open a burst, as before. An arrival neither counts nor moves the clock:
-        its scored mention does both, once."""
+        restart the scored mentions alone open a burst and move the clock, as before. An arrival neither counts
+        nor moves the clock: its scored mention does both, once."""
         key = brand_key(brand)
         state = self._stored_state(key)
+        partition = state["p"] if state is not None else partition
         start = self.bucket_start(event_time)
-        if state is None or start < max(state["closed_through"], self.boundary(state["p"]) or start):
-            return NOT_EARLY  # a new brand (no baseline to judge against yet) or a bucket already closed
+        boundary = self.boundary(partition)
+        if state is None:  # a new brand: no baseline to judge against yet
+            if not scored and (boundary is None or start >= boundary):
+                self._wait(partition, start, mention_key, now)
+                first = self.clock.first_arrival.setdefault(partition, {})
+                first[key] = min(first.get(key, start), start)
+            return NOT_EARLY
+        if start < max(state["closed_through"], boundary or start):
+            return NOT_EARLY  # a bucket already closed
+        if not scored:
+            self._wait(partition, start, mention_key, now)
         buckets = self.clock.arrived.setdefault(state["p"], {})
         keys, latest, walls = buckets.get((key, start), (set(), event_time, []))
         if mention_key not in keys:
@@ -476,6 +506,49 @@ class BucketBook:
             return NOT_EARLY
         stored = self._stored_bucket(bucket_key(key, start), state["p"])
         return self._judge_early(key, start, stored[0] if stored else BucketDigest(), event_time, now)
+
+    def _wait(self, partition: int, start: int, mention_key: str, now: float) -> None:
+        starts = self.clock.waiting_start.setdefault(partition, {})
+        if mention_key in starts:
+            return  # announced again (a copy or a redelivery): it waits in the bucket it first arrived for
+        starts[mention_key] = start
+        keys, order = self.clock.waiting.setdefault(partition, {}).setdefault(start, (set(), deque()))
+        keys.add(mention_key)
+        order.append((now, mention_key))
+
+    def scored(self, partition: int, mention_key: str) -> None:
+        """The mention keyed ``mention_key`` was counted (or had been): it holds its bucket no longer."""
+        start = self.clock.waiting_start.get(partition, {}).pop(mention_key, None)
+        if start is None:
+            return
+        waiting = self.clock.waiting[partition]
+        keys, _ = waiting[start]
+        keys.discard(mention_key)
+        if not keys:
+            del waiting[start]
+
+    def _held(self, partition: int, boundary: int, now: float | None) -> int:
+        """``boundary``, or the first bucket with announced mentions still being scored when that is earlier; a
+        bucket whose oldest such mention has waited ``arrival_hold_s`` (the enrich stage dead-lettered it, or is
+        that far behind) holds no longer: its stragglers will count as late."""
+        waiting = self.clock.waiting.get(partition)
+        while waiting:
+            start = min(waiting)
+            if start >= boundary:
+                return boundary
+            keys, order = waiting[start]
+            while order and order[0][1] not in keys:
+                order.popleft()  # scored since
+            if now is None or now - order[0][0] <= self.arrival_hold_s:
+                return start
+            log.warning("partition %d: %d announced mentions of the bucket at %s not scored within %.0f s; it "
+                        "closes without them", partition, len(keys),
+                        datetime.fromtimestamp(start, timezone.utc).isoformat(), self.arrival_hold_s)
+            starts = self.clock.waiting_start[partition]
+            for mention_key in keys:
+                starts.pop(mention_key, None)
+            del waiting[start]
+        return boundary
 
     def _partial(self, key: str, partition: int, start: int, digest: BucketDigest, event_time: float,
                  now: float | None) -> tuple[Bucket, float]:
@@ -540,7 +613,7 @@ class BucketBook:
             last = self.clock.last_mention.get(partition)
             latest = self.clock.watermarks.get(partition, float("-inf")) if last is None else last[1]
             self.clock.last_mention[partition] = (now, max(event_time, latest))
-        return self._advance(partition, event_time, [brand_key(brand)])
+        return self._advance(partition, event_time, [brand_key(brand)], now)
 
     def tick(self, partition: int, now: float) -> tuple[float, list[str]]:
         """Wall-clock time on a live partition: event time advances as much as the wall clock has since the
@@ -556,13 +629,14 @@ class BucketBook:
             self.clock.last_mention[partition] = (now, self.clock.watermarks[partition])
             return self.clock.watermarks[partition], []
         wall, watermark = last
-        return self._advance(partition, min(watermark + (now - wall), now), [])
+        return self._advance(partition, min(watermark + (now - wall), now), [], now)
 
-    def _advance(self, partition: int, watermark: float, otherwise: list[str]) -> tuple[float, list[str]]:
+    def _advance(self, partition: int, watermark: float, otherwise: list[str], now: float | None = None
+                 ) -> tuple[float, list[str]]:
         watermarks, boundaries = self.clock.watermarks, self.clock.boundaries
         watermark = max(watermark, watermarks.get(partition, float("-inf")))
         watermarks[partition] = watermark
-        boundary = self.bucket_start(watermark - self.lateness_s)
+        boundary = self._held(partition, self.bucket_start(watermark - self.lateness_s), now)
         previous = boundaries.get(partition)
         if previous is not None and boundary <= previous:
             return watermark, otherwise
@@ -610,8 +684,10 @@ class BucketBook:
 
     def close(self, brand: str, watermark: float) -> Closing:
         """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before
-        ``watermark``."""
-        return self.close_until(brand, self.bucket_start(watermark - self.lateness_s))
+        ``watermark``, and before the first bucket whose announced mentions are still being scored."""
+        closable = self.bucket_start(watermark - self.lateness_s)
+        state = self._stored_state(brand)
+        return self.close_until(brand, closable if state is None else self._held(state["p"], closable, None))
 
     def close_until(self, brand: str, closable_until: int) -> Closing:
         """Judge the buckets of the brand keyed ``brand`` starting before ``closable_until``: its open ones,

@@ -100,10 +100,10 @@ class IncidentLifecycle:
         """The incident's events for one judged bucket: opened, updated, resolved, or none."""
         c = self.config
         kind, severity = classify(ev)
-        incident = s.incident
+        incident, taken_over = s.incident, False
         if incident is None and s.early is not None and (index >= s.early["start_index"] or kind is not None):
             # Opened early (BrandDetector.early): its bucket, or one before it that would open, continues it.
-            incident, s.incident, s.early = s.early, s.early, None
+            incident, s.incident, s.early, taken_over = s.early, s.early, None, True
         if incident is None:
             if kind is None or (index <= s.cooldown_until and severity < 2.0 * s.last_peak):
                 return []
@@ -119,8 +119,11 @@ class IncidentLifecycle:
             incident["calm"] += 1
             return self.close(s, index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
         incident["calm"] = 0
-        if kind == incident["kind"] and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0):
-            incident["reported"] = severity
+        if taken_over or (kind == incident["kind"]
+                          and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0)):
+            # the first whole bucket of an early incident is always reported: its explanation was a partial one
+            incident["reported"] = max(incident["reported"], severity) if kind == incident["kind"] else incident[
+                "reported"]
             return [self._describe("updated", index, bucket, ev, severity)]
         return []
 
