@@ -180,7 +180,7 @@ async def detect(stream):
             if message.topic == settings.enriched_topic:
                 await detect_one(event.value, message)
             elif message.topic == settings.arrivals_topic:
-                await announce(event.value)
+                await announce(event.value, message.partition)
             else:
                 watermark, brands = book.tick(message.partition, float(orjson.loads(event.value)["now"]))
                 await close_buckets(brands, watermark)
@@ -201,19 +201,21 @@ async def detect_one(value: bytes, message) -> None:
         if book.count(record, event_time, partition, offset):
             metrics.LATE_MENTIONS.labels(metrics.brand_label(book.display_name(record["brand"]))).inc()
         counted_mentions.add(mention_key, partition=partition, now=now)
+    book.release(mention_key)  # its announcement no longer holds the partition's buckets open
     watermark, brands = book.due(record["brand"], event_time, partition, now)
     await close_buckets(brands, watermark)
     await publish_early(book.open_early(record["brand"], event_time, now))  # an extreme burst opens before its close
 
 
-async def announce(value: bytes) -> None:
+async def announce(value: bytes, partition: int) -> None:
     """A mention ingest has validated, not yet scored (``{"brand", "created_at", "key"}``): its volume counts
-    towards an early opening now (:meth:`BucketBook.arrive`); its scored record counts it and moves the clock.
-    One dated beyond the allowed skew is left to its scored record, which the stage dead-letters."""
+    towards an early opening now, and its bucket stays open until it is counted (:meth:`BucketBook.arrive`); its
+    scored record counts it and moves the clock. One dated beyond the allowed skew is left to its scored record,
+    which the stage dead-letters; one already counted (a duplicate, or a redelivery) is ignored."""
     arrival, now = orjson.loads(value), time.time()
     event_time = parse_rfc3339(arrival["created_at"]).timestamp()
-    if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None:
-        await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now))
+    if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None and not counted_mentions.get(arrival["key"]):
+        await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now, partition))
 
 
 async def publish_early(opening: EarlyOpening) -> None:

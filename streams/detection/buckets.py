@@ -19,7 +19,9 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
   counts, late mentions included, for the last two days;
 * ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
-  open}``, written when the boundary moves, so lateness survives a restart.
+  open}``, written when the boundary moves, so lateness survives a restart;
+* ``awaited-mentions``: de-duplication key of a mention announced at ingest and not yet counted -> ``{"p": input
+  partition, "t": its event time, "w": wall clock when announced}``: it holds its partition's boundary.
 
 Cost follows activity: a bucket boundary judges only the brands with mentions in the closing buckets and the
 "hot" ones (an open incident, or recent mentions that a window could still fire on), and writes only their
@@ -34,8 +36,16 @@ the early incident (the one write), and the bucket's close continues it. Mention
 (:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the model is behind.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
-live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
-closed bucket is late: it keeps the counts in the history exact, the decision stands.
+live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness, and no mention announced for
+it is still being scored; a mention for an already closed bucket is late: it keeps the counts in the history
+exact, the decision stands. Why the announced mentions hold the clock: the model scores a brand's mentions on
+every partition and worker, so they reach the detector out of event-time order (hours apart in a replay); a
+bucket closed on the latest event time alone would be judged on whichever part was scored first, and the alerts
+would depend on the number of workers. Ingest announces each mention, in raw order, before it is scored
+(:meth:`BucketBook.arrive`); the announcement is stored, so a worker that takes over the partition after a crash
+still waits for it, and it stops holding after ``HOLD_S`` of wall clock (a mention the model dead-lettered).
+A new brand's history starts at its earliest mention that is not late by the partition's clock, whichever of its
+mentions was scored first.
 
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
@@ -49,6 +59,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import heapq
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -68,9 +79,11 @@ CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrit
 TONE_SAMPLE = 20  # scored mentions of an open bucket whose tone stands for the ones still being scored ...
 TONE_WAIT_S = 10.0  # ... else how long (wall clock) its arrivals wait for that tone before volume decides alone
 SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands silent past the horizon
+HOLD_S = 300.0  # wall clock an announced mention holds its partition's boundary for, waiting to be counted
 # Table names, as the replaced-values metric labels them.
-OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
-    "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks")
+OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS, AWAITED = (
+    "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks",
+    "awaited-mentions")
 
 
 # A brand's key, per mention and per close: cached, as normalising a name walks it character by character.
@@ -140,6 +153,7 @@ class DetectTables:
     terms: MutableMapping = field(default_factory=dict)
     history: MutableMapping = field(default_factory=dict)
     clocks: MutableMapping = field(default_factory=dict)
+    awaited: MutableMapping = field(default_factory=dict)
 
     @classmethod
     def within(cls, table: MutableMapping) -> DetectTables:
@@ -150,7 +164,8 @@ class DetectTables:
 
 # Where each kind of state lives in the one table: key prefix and name (the name logs and metrics show).
 VIEWS = {"open_buckets": ("o|", OPEN_BUCKETS), "brand_states": ("b|", BRAND_STATES), "detectors": ("d|", DETECTORS),
-         "terms": ("t|", TERMS), "history": ("h|", HISTORY), "clocks": ("c|", CLOCKS)}
+         "terms": ("t|", TERMS), "history": ("h|", HISTORY), "clocks": ("c|", CLOCKS),
+         "awaited": ("a|", AWAITED)}
 
 
 class BrandTimeline:
@@ -251,11 +266,12 @@ class PartitionClock:
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
     digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
+    awaited: dict[int, list[tuple[float, str]]] = field(default_factory=dict)  # heap of (event time, key), lazy
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.brands, self.hot,
-                          self.pending, self.digests):
+                          self.pending, self.digests, self.awaited):
                 cache.pop(partition, None)
 
 
@@ -401,6 +417,11 @@ class BucketBook:
                      "last_active": None, "hot": False, "incident": None, "chunks": []}
             self.brand_states[brand] = state
             self.brands_in(partition).add(brand)
+        elif start < state["closed_through"] and start >= (self.boundary(state["p"]) or start):
+            # a new brand's mention older than the one it was created by (scored later): nothing of the brand is
+            # judged yet (a close never passes the boundary), so its history starts here, whatever the order
+            state = {**state, "closed_through": start}
+            self.brand_states[brand] = state
         elif start < max(state["closed_through"], self.boundary(state["p"]) or start):
             return self._count_late(brand, state, start, offset)
         key, partition = bucket_key(brand, start), state["p"]
@@ -451,10 +472,12 @@ class BucketBook:
             return NOT_EARLY
         return self._judge_early(key, start, stored[0], event_time, now)
 
-    def arrive(self, brand: str, event_time: float, mention_key: str, now: float) -> EarlyOpening:
+    def arrive(self, brand: str, event_time: float, mention_key: str, now: float, partition: int | None = None
+               ) -> EarlyOpening:
         """A mention of ``brand`` at ``event_time`` announced at wall-clock ``now``, before the model has scored
         it (the detect stage reads ingest's arrivals topic), known by its de-duplication key: volume does not
-        wait for sentiment.
+        wait for sentiment. With its input ``partition`` (the brand's), it is awaited: the partition's buckets
+        from its own on stay open until it is counted (:meth:`release`) or has waited ``HOLD_S``.
 
         Its open bucket is judged early at the same checkpoints as :meth:`open_early`, on the arrived count
         (:meth:`_partial` says with which tone). Arrivals live in worker memory for the open buckets only; after a
@@ -463,6 +486,8 @@ class BucketBook:
         key = brand_key(brand)
         state = self._stored_state(key)
         start = self.bucket_start(event_time)
+        if partition is not None:
+            self._await(partition, mention_key, event_time, now)
         if state is None or start < max(state["closed_through"], self.boundary(state["p"]) or start):
             return NOT_EARLY  # a new brand (no baseline to judge against yet) or a bucket already closed
         buckets = self.clock.arrived.setdefault(state["p"], {})
@@ -510,6 +535,11 @@ class BucketBook:
         state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
         if state is None or state["incident"] is not None or not isinstance(detector, dict):
             return NOT_EARLY  # an incident is open: the close judges its growth
+        held = self.held_from(state["p"], now)
+        if held is not None and self.bucket_start(held) < start:
+            # a bucket before this one still waits for mentions being scored: judged as it stands it could open one
+            # incident here and its own close a second; this bucket is judged early once those are counted
+            return NOT_EARLY
         closing = self.close_until(key, start)  # never committed
         if any(closed.alerts for closed in closing.buckets):
             return NOT_EARLY  # the waiting buckets raise something: their close comes first
@@ -529,6 +559,53 @@ class BucketBook:
 
         return EarlyOpening([alert], commit)
 
+    # ------------------------------------------------------------------------------- awaited mentions
+
+    def _await(self, partition: int, mention_key: str, event_time: float, now: float) -> None:
+        """Hold the partition's boundary for an announced mention, unless its bucket has closed already or it is
+        awaited already (an announcement redelivered after a restart)."""
+        boundary = self.boundary(partition)
+        if (boundary is not None and self.bucket_start(event_time) < boundary) or mention_key in self.tables.awaited:
+            return
+        heap = self._awaited(partition)
+        self.tables.awaited[mention_key] = {"p": partition, "t": event_time, "w": now}
+        heapq.heappush(heap, (event_time, mention_key))
+
+    def release(self, mention_key: str) -> None:
+        """The mention keyed ``mention_key`` is counted (or was before): it no longer holds its partition."""
+        if mention_key in self.tables.awaited:
+            del self.tables.awaited[mention_key]
+
+    def _awaited(self, partition: int) -> list[tuple[float, str]]:
+        """The partition's awaited mentions as a heap by event time, rebuilt from the table after a reset."""
+        heap = self.clock.awaited.get(partition)
+        if heap is None:
+            heap = [(entry["t"], key) for key, entry in self.tables.awaited.items()
+                    if isinstance(entry, dict) and entry.get("p") == partition and isinstance(entry.get("t"), (int, float))]
+            heapq.heapify(heap)
+            self.clock.awaited[partition] = heap
+        return heap
+
+    def held_from(self, partition: int, now: float | None) -> float | None:
+        """The event time of the partition's earliest mention announced and not yet counted (None: none): the
+        buckets from its own on stay open. One that has waited ``HOLD_S`` of wall clock (a mention the enrich
+        stage dead-lettered) is given up."""
+        heap = self._awaited(partition)
+        while heap:
+            event_time, mention_key = heap[0]
+            entry = self.tables.awaited.get(mention_key)
+            if not isinstance(entry, dict) or entry.get("t") != event_time or entry.get("p") != partition:
+                heapq.heappop(heap)  # counted since
+                continue
+            if now is not None and now - float(entry.get("w", now)) > HOLD_S:
+                log.warning("partition %d: mention %s announced %.0f s ago was never counted; its bucket may close",
+                            partition, mention_key, now - float(entry.get("w", now)))
+                heapq.heappop(heap)
+                del self.tables.awaited[mention_key]
+                continue
+            return event_time
+        return None
+
     # ------------------------------------------------------------------------------- the clock
 
     def due(self, brand: str, event_time: float, partition: int, now: float | None = None) -> tuple[float, list[str]]:
@@ -540,7 +617,7 @@ class BucketBook:
             last = self.clock.last_mention.get(partition)
             latest = self.clock.watermarks.get(partition, float("-inf")) if last is None else last[1]
             self.clock.last_mention[partition] = (now, max(event_time, latest))
-        return self._advance(partition, event_time, [brand_key(brand)])
+        return self._advance(partition, event_time, [brand_key(brand)], now)
 
     def tick(self, partition: int, now: float) -> tuple[float, list[str]]:
         """Wall-clock time on a live partition: event time advances as much as the wall clock has since the
@@ -556,18 +633,22 @@ class BucketBook:
             self.clock.last_mention[partition] = (now, self.clock.watermarks[partition])
             return self.clock.watermarks[partition], []
         wall, watermark = last
-        return self._advance(partition, min(watermark + (now - wall), now), [])
+        return self._advance(partition, min(watermark + (now - wall), now), [], now)
 
-    def _advance(self, partition: int, watermark: float, otherwise: list[str]) -> tuple[float, list[str]]:
+    def _advance(self, partition: int, watermark: float, otherwise: list[str], now: float | None
+                 ) -> tuple[float, list[str]]:
+        """Move the partition's watermark; the returned one is held back to the bucket of its earliest awaited
+        mention (:meth:`held_from`), so that closing ``otherwise``'s buckets up to it never passes the boundary."""
         watermarks, boundaries = self.clock.watermarks, self.clock.boundaries
-        watermark = max(watermark, watermarks.get(partition, float("-inf")))
-        watermarks[partition] = watermark
+        latest = watermarks[partition] = max(watermark, watermarks.get(partition, float("-inf")))
+        held = self.held_from(partition, now)
+        watermark = latest if held is None else min(latest, self.bucket_start(held) + self.lateness_s)
         boundary = self.bucket_start(watermark - self.lateness_s)
         previous = boundaries.get(partition)
         if previous is not None and boundary <= previous:
             return watermark, otherwise
         boundaries[partition] = boundary
-        self.tables.clocks[str(partition)] = {"watermark": watermark, "boundary": boundary}
+        self.tables.clocks[str(partition)] = {"watermark": latest, "boundary": boundary}
         arrived = self.clock.arrived.get(partition)
         if arrived:  # closed buckets take no more early judgements
             self.clock.arrived[partition] = {bucket: seen for bucket, seen in arrived.items() if bucket[1] >= boundary}
