@@ -194,6 +194,7 @@ async def detect_one(value: bytes, message) -> None:
     if ahead is not None:
         await send_to_deadletter(Rejection("timestamp_in_future", ahead, str(record.get("id"))), stage="detect",
                                  **message_origin(message, value)())
+        book.release(dedup_key(record))  # never counted: its announcement must not hold the partition
         return
     counted_mentions.purge_if_due(partition, now)
     mention_key = dedup_key(record)

@@ -580,8 +580,8 @@ class BucketBook:
         """The partition's awaited mentions as a heap by event time, rebuilt from the table after a reset."""
         heap = self.clock.awaited.get(partition)
         if heap is None:
-            heap = [(entry["t"], key) for key, entry in self.tables.awaited.items()
-                    if isinstance(entry, dict) and entry.get("p") == partition and isinstance(entry.get("t"), (int, float))]
+            heap = [(entry["t"], key) for key, entry in self.tables.awaited.items() if isinstance(entry, dict)
+                    and entry.get("p") == partition and isinstance(entry.get("t"), (int, float))]
             heapq.heapify(heap)
             self.clock.awaited[partition] = heap
         return heap
