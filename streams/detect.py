@@ -45,7 +45,7 @@ detect_state = app.Table("detect-state", default=None, schema=JSON_SCHEMA, parti
 tables = DetectTables.within(detect_state)
 book = BucketBook(
     DetectorConfig(bucket_seconds=settings.bucket_s, calm_s=settings.calm_s), settings.lateness_s, tables,
-    horizon_s=settings.brand_state_horizon_s, arrival_hold_s=settings.arrival_hold_s,
+    horizon_s=settings.brand_state_horizon_s, hold_s=settings.arrival_hold_s,
     on_replaced=lambda table: metrics.TABLE_VALUES_REPLACED.labels(table).inc(),
     on_forgotten=metrics.forget_brand,
 )
@@ -194,6 +194,7 @@ async def detect_one(value: bytes, message) -> None:
     if ahead is not None:
         await send_to_deadletter(Rejection("timestamp_in_future", ahead, str(record.get("id"))), stage="detect",
                                  **message_origin(message, value)())
+        book.release(dedup_key(record))  # never counted: its announcement must not hold the partition
         return
     counted_mentions.purge_if_due(partition, now)
     mention_key = dedup_key(record)
@@ -201,7 +202,7 @@ async def detect_one(value: bytes, message) -> None:
         if book.count(record, event_time, partition, offset):
             metrics.LATE_MENTIONS.labels(metrics.brand_label(book.display_name(record["brand"]))).inc()
         counted_mentions.add(mention_key, partition=partition, now=now)
-    book.scored(partition, mention_key)
+    book.release(mention_key)  # its announcement no longer holds the partition's buckets open
     watermark, brands = book.due(record["brand"], event_time, partition, now)
     await close_buckets(brands, watermark)
     await publish_early(book.open_early(record["brand"], event_time, now))  # an extreme burst opens before its close
@@ -209,14 +210,13 @@ async def detect_one(value: bytes, message) -> None:
 
 async def announce(value: bytes, partition: int) -> None:
     """A mention ingest has validated, not yet scored (``{"brand", "created_at", "key"}``): its volume counts
-    towards an early opening now, and its bucket waits for it (:meth:`BucketBook.arrive`); its scored record
-    counts it and moves the clock. One dated beyond the allowed skew is left to its scored record, which the
-    stage dead-letters."""
+    towards an early opening now, and its bucket stays open until it is counted (:meth:`BucketBook.arrive`); its
+    scored record counts it and moves the clock. One dated beyond the allowed skew is left to its scored record,
+    which the stage dead-letters; one already counted (a duplicate, or a redelivery) is ignored."""
     arrival, now = orjson.loads(value), time.time()
     event_time = parse_rfc3339(arrival["created_at"]).timestamp()
-    if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None:
-        scored = bool(counted_mentions.get(arrival["key"]))
-        await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now, partition, scored))
+    if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None and not counted_mentions.get(arrival["key"]):
+        await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now, partition))
 
 
 async def publish_early(opening: EarlyOpening) -> None:

@@ -32,7 +32,7 @@ def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int,
     """What the detect stage does with one mention: count it, close what is due, then judge its open bucket
     early; the alerts raised."""
     b.count(m, event_time, partition, offset)
-    b.scored(partition, m["id"])  # the stream's key is the de-duplication key; here the id stands for it
+    b.release(m["id"])  # the stream's key is the de-duplication key; here the id stands for it
     watermark, brands = b.due(m["brand"], event_time, partition, now)
     alerts = []
     for brand in brands:

@@ -19,7 +19,9 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
   counts, late mentions included, for the last two days;
 * ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
-  open}``, written when the boundary moves, so lateness survives a restart.
+  open}``, written when the boundary moves, so lateness survives a restart;
+* ``awaited-mentions``: de-duplication key of a mention announced at ingest and not yet counted -> ``{"p": input
+  partition, "t": its event time, "w": wall clock when announced}``: it holds its partition's boundary.
 
 Cost follows activity: a bucket boundary judges only the brands with mentions in the closing buckets and the
 "hot" ones (an open incident, or recent mentions that a window could still fire on), and writes only their
@@ -34,8 +36,17 @@ the early incident (the one write), and the bucket's close continues it. Mention
 (:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the model is behind.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
-live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness; a mention for an already
-closed bucket is late: it keeps the counts in the history exact, the decision stands.
+live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness, and no mention announced for
+it is still being scored; a mention for an already closed bucket is late: it keeps the counts in the history
+exact, the decision stands. Why the announced mentions hold the clock: the model scores a brand's mentions on
+every partition and worker, so they reach the detector out of event-time order (hours apart in a replay); a
+bucket closed on the latest event time alone would be judged on whichever part was scored first, and the alerts
+would depend on the number of workers. Ingest announces each mention, in raw order, before it is scored
+(:meth:`BucketBook.arrive`); the announcement is stored, so a worker that takes over the partition after a crash
+still waits for it, and it stops holding after ``hold_s`` of wall clock (``ASCOLTA_ARRIVAL_HOLD_SECONDS``, 600 s:
+a mention the model dead-lettered, or one scored later still).
+A new brand's history starts at its earliest mention that is not late by the partition's clock, whichever of its
+mentions was scored first.
 
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
@@ -49,8 +60,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import heapq
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -68,11 +79,12 @@ HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days
 CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrites a few hundred bytes
 TONE_SAMPLE = 20  # scored mentions of an open bucket whose tone stands for the ones still being scored ...
 TONE_WAIT_S = 10.0  # ... else how long (wall clock) its arrivals wait for that tone before volume decides alone
-ARRIVAL_HOLD_S = 600.0  # how long (wall clock) announced mentions not yet scored may hold their bucket's close
 SWEEP_SECONDS = 3600  # how often (event time) a partition looks for brands silent past the horizon
+HOLD_S = 600.0  # wall clock an announced mention holds its partition's boundary for, waiting to be counted
 # Table names, as the replaced-values metric labels them.
-OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS = (
-    "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks")
+OPEN_BUCKETS, BRAND_STATES, DETECTORS, TERMS, HISTORY, CLOCKS, AWAITED = (
+    "open-buckets", "brand-states", "detector-states", "term-baselines", "bucket-history", "partition-clocks",
+    "awaited-mentions")
 
 
 # A brand's key, per mention and per close: cached, as normalising a name walks it character by character.
@@ -142,6 +154,7 @@ class DetectTables:
     terms: MutableMapping = field(default_factory=dict)
     history: MutableMapping = field(default_factory=dict)
     clocks: MutableMapping = field(default_factory=dict)
+    awaited: MutableMapping = field(default_factory=dict)
 
     @classmethod
     def within(cls, table: MutableMapping) -> DetectTables:
@@ -152,7 +165,8 @@ class DetectTables:
 
 # Where each kind of state lives in the one table: key prefix and name (the name logs and metrics show).
 VIEWS = {"open_buckets": ("o|", OPEN_BUCKETS), "brand_states": ("b|", BRAND_STATES), "detectors": ("d|", DETECTORS),
-         "terms": ("t|", TERMS), "history": ("h|", HISTORY), "clocks": ("c|", CLOCKS)}
+         "terms": ("t|", TERMS), "history": ("h|", HISTORY), "clocks": ("c|", CLOCKS),
+         "awaited": ("a|", AWAITED)}
 
 
 class BrandTimeline:
@@ -249,20 +263,16 @@ class PartitionClock:
     # mentions announced before they are scored (BucketBook.arrive): (brand key, bucket start) -> (their de-duplication
     # keys, the latest event time among them, the wall clock at each arrival), for the partition's open buckets only
     arrived: dict[int, dict[tuple[str, int], tuple[set[str], float, list[float]]]] = field(default_factory=dict)
-    # arrivals not yet counted, which hold the partition's boundary (BucketBook.arrive): bucket start -> (their
-    # de-duplication keys, (wall clock, key) in arrival order); each key's bucket start; a new brand's earliest bucket
-    waiting: dict[int, dict[int, tuple[set[str], deque[tuple[float, str]]]]] = field(default_factory=dict)
-    waiting_start: dict[int, dict[str, int]] = field(default_factory=dict)
-    first_arrival: dict[int, dict[str, int]] = field(default_factory=dict)
     brands: dict[int, set[str]] = field(default_factory=dict)
     hot: dict[int, set[str]] = field(default_factory=dict)
     pending: dict[int, dict[int, set[str]]] = field(default_factory=dict)
     digests: dict[int, dict[str, tuple[BucketDigest, int]]] = field(default_factory=dict)  # open buckets, loaded
+    awaited: dict[int, list[tuple[float, str]]] = field(default_factory=dict)  # heap of (event time, key), lazy
 
     def reset(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
-            for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.waiting,
-                          self.waiting_start, self.first_arrival, self.brands, self.hot, self.pending, self.digests):
+            for cache in (self.watermarks, self.boundaries, self.last_mention, self.arrived, self.brands, self.hot,
+                          self.pending, self.digests, self.awaited):
                 cache.pop(partition, None)
 
 
@@ -279,12 +289,12 @@ class BucketBook:
     """
 
     def __init__(self, config: DetectorConfig, lateness_s: int, tables: DetectTables | None = None, *,
-                 horizon_s: int | None = None, arrival_hold_s: float = ARRIVAL_HOLD_S,
-                 on_replaced: Callable[[str], None] = _ignore, on_forgotten: Callable[[str], None] = _ignore) -> None:
+                 horizon_s: int | None = None, hold_s: float = HOLD_S, on_replaced: Callable[[str], None] = _ignore,
+                 on_forgotten: Callable[[str], None] = _ignore) -> None:
         self.config = config
         self.bucket_s = config.bucket_seconds
         self.lateness_s = lateness_s
-        self.arrival_hold_s = arrival_hold_s
+        self.hold_s = hold_s
         self.tables = tables = tables or DetectTables()
         self.open_buckets = tables.open_buckets
         self.brand_states = tables.brand_states
@@ -404,15 +414,16 @@ class BucketBook:
         brand = brand_key(record["brand"])
         start = self.bucket_start(event_time)
         state = self._stored_state(brand)
-        if state is None:  # a new brand's history starts at its first mention, however old, or its first arrival
-            first = self.clock.first_arrival.get(partition, {}).pop(brand, start)
-            boundary = self.boundary(partition)
-            start_through = min(start, first) if boundary is None or first >= boundary else start
-            state = {"v": BRAND_RECORD_VERSION, "p": partition, "name": record["brand"],
-                     "closed_through": start_through,
+        if state is None:  # a new brand's history starts at its first mention, however old
+            state = {"v": BRAND_RECORD_VERSION, "p": partition, "name": record["brand"], "closed_through": start,
                      "last_active": None, "hot": False, "incident": None, "chunks": []}
             self.brand_states[brand] = state
             self.brands_in(partition).add(brand)
+        elif start < state["closed_through"] and start >= (self.boundary(state["p"]) or start):
+            # a new brand's mention older than the one it was created by (scored later): nothing of the brand is
+            # judged yet (a close never passes the boundary), so its history starts here, whatever the order
+            state = {**state, "closed_through": start}
+            self.brand_states[brand] = state
         elif start < max(state["closed_through"], self.boundary(state["p"]) or start):
             return self._count_late(brand, state, start, offset)
         key, partition = bucket_key(brand, start), state["p"]
@@ -463,38 +474,24 @@ class BucketBook:
             return NOT_EARLY
         return self._judge_early(key, start, stored[0], event_time, now)
 
-    def arrive(self, brand: str, event_time: float, mention_key: str, now: float, partition: int,
-               scored: bool = False) -> EarlyOpening:
-        """A mention of ``brand`` at ``event_time`` announced on ``partition`` at wall-clock ``now``, before the
-        model has scored it (the detect stage reads ingest's arrivals topic), known by its de-duplication key
-        (``scored``: its scored record was counted already): volume does not wait for sentiment, and the
-        bucket does not close without it.
-
-        Ingest announces a brand's mentions in their raw order, while every worker scores a share of them
-        (``mentions.valid`` is keyed by mention), so scored mentions reach this partition out of order, as far
-        apart as the workers' backlogs. An announced mention not yet scored holds the partition's boundary
-        (:meth:`_held`) for up to ``arrival_hold_s`` of wall clock, so it is counted in its bucket, not late, and
-        a new brand's history starts at its earliest announced mention.
+    def arrive(self, brand: str, event_time: float, mention_key: str, now: float, partition: int | None = None
+               ) -> EarlyOpening:
+        """A mention of ``brand`` at ``event_time`` announced at wall-clock ``now``, before the model has scored
+        it (the detect stage reads ingest's arrivals topic), known by its de-duplication key: volume does not
+        wait for sentiment. With its input ``partition`` (the brand's), it is awaited: the partition's buckets
+        from its own on stay open until it is counted (:meth:`release`) or has waited ``hold_s``.
 
         Its open bucket is judged early at the same checkpoints as :meth:`open_early`, on the arrived count
         (:meth:`_partial` says with which tone). Arrivals live in worker memory for the open buckets only; after a
-        restart the scored mentions alone open a burst and move the clock, as before. An arrival neither counts
-        nor moves the clock: its scored mention does both, once."""
+        restart the scored mentions alone open a burst, as before. An arrival neither counts nor moves the clock:
+        its scored mention does both, once."""
         key = brand_key(brand)
         state = self._stored_state(key)
-        partition = state["p"] if state is not None else partition
         start = self.bucket_start(event_time)
-        boundary = self.boundary(partition)
-        if state is None:  # a new brand: no baseline to judge against yet
-            if not scored and (boundary is None or start >= boundary):
-                self._wait(partition, start, mention_key, now)
-                first = self.clock.first_arrival.setdefault(partition, {})
-                first[key] = min(first.get(key, start), start)
-            return NOT_EARLY
-        if start < max(state["closed_through"], boundary or start):
-            return NOT_EARLY  # a bucket already closed
-        if not scored:
-            self._wait(partition, start, mention_key, now)
+        if partition is not None:
+            self._await(partition, mention_key, event_time, now)
+        if state is None or start < max(state["closed_through"], self.boundary(state["p"]) or start):
+            return NOT_EARLY  # a new brand (no baseline to judge against yet) or a bucket already closed
         buckets = self.clock.arrived.setdefault(state["p"], {})
         keys, latest, walls = buckets.get((key, start), (set(), event_time, []))
         if mention_key not in keys:
@@ -506,49 +503,6 @@ class BucketBook:
             return NOT_EARLY
         stored = self._stored_bucket(bucket_key(key, start), state["p"])
         return self._judge_early(key, start, stored[0] if stored else BucketDigest(), event_time, now)
-
-    def _wait(self, partition: int, start: int, mention_key: str, now: float) -> None:
-        starts = self.clock.waiting_start.setdefault(partition, {})
-        if mention_key in starts:
-            return  # announced again (a copy or a redelivery): it waits in the bucket it first arrived for
-        starts[mention_key] = start
-        keys, order = self.clock.waiting.setdefault(partition, {}).setdefault(start, (set(), deque()))
-        keys.add(mention_key)
-        order.append((now, mention_key))
-
-    def scored(self, partition: int, mention_key: str) -> None:
-        """The mention keyed ``mention_key`` was counted (or had been): it holds its bucket no longer."""
-        start = self.clock.waiting_start.get(partition, {}).pop(mention_key, None)
-        if start is None:
-            return
-        waiting = self.clock.waiting[partition]
-        keys, _ = waiting[start]
-        keys.discard(mention_key)
-        if not keys:
-            del waiting[start]
-
-    def _held(self, partition: int, boundary: int, now: float | None) -> int:
-        """``boundary``, or the first bucket with announced mentions still being scored when that is earlier; a
-        bucket whose oldest such mention has waited ``arrival_hold_s`` (the enrich stage dead-lettered it, or is
-        that far behind) holds no longer: its stragglers will count as late."""
-        waiting = self.clock.waiting.get(partition)
-        while waiting:
-            start = min(waiting)
-            if start >= boundary:
-                return boundary
-            keys, order = waiting[start]
-            while order and order[0][1] not in keys:
-                order.popleft()  # scored since
-            if now is None or now - order[0][0] <= self.arrival_hold_s:
-                return start
-            log.warning("partition %d: %d announced mentions of the bucket at %s not scored within %.0f s; it "
-                        "closes without them", partition, len(keys),
-                        datetime.fromtimestamp(start, timezone.utc).isoformat(), self.arrival_hold_s)
-            starts = self.clock.waiting_start[partition]
-            for mention_key in keys:
-                starts.pop(mention_key, None)
-            del waiting[start]
-        return boundary
 
     def _partial(self, key: str, partition: int, start: int, digest: BucketDigest, event_time: float,
                  now: float | None) -> tuple[Bucket, float]:
@@ -583,6 +537,11 @@ class BucketBook:
         state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
         if state is None or state["incident"] is not None or not isinstance(detector, dict):
             return NOT_EARLY  # an incident is open: the close judges its growth
+        held = self.held_from(state["p"], now)
+        if held is not None and self.bucket_start(held) < start:
+            # a bucket before this one still waits for mentions being scored: judged as it stands it could open one
+            # incident here and its own close a second; this bucket is judged early once those are counted
+            return NOT_EARLY
         closing = self.close_until(key, start)  # never committed
         if any(closed.alerts for closed in closing.buckets):
             return NOT_EARLY  # the waiting buckets raise something: their close comes first
@@ -601,6 +560,53 @@ class BucketBook:
             self.tables.detectors[key] = {**detector, "version": STATE_VERSION, "early": early}
 
         return EarlyOpening([alert], commit)
+
+    # ------------------------------------------------------------------------------- awaited mentions
+
+    def _await(self, partition: int, mention_key: str, event_time: float, now: float) -> None:
+        """Hold the partition's boundary for an announced mention, unless its bucket has closed already or it is
+        awaited already (an announcement redelivered after a restart)."""
+        boundary = self.boundary(partition)
+        if (boundary is not None and self.bucket_start(event_time) < boundary) or mention_key in self.tables.awaited:
+            return
+        heap = self._awaited(partition)
+        self.tables.awaited[mention_key] = {"p": partition, "t": event_time, "w": now}
+        heapq.heappush(heap, (event_time, mention_key))
+
+    def release(self, mention_key: str) -> None:
+        """The mention keyed ``mention_key`` is counted (or was before): it no longer holds its partition."""
+        if mention_key in self.tables.awaited:
+            del self.tables.awaited[mention_key]
+
+    def _awaited(self, partition: int) -> list[tuple[float, str]]:
+        """The partition's awaited mentions as a heap by event time, rebuilt from the table after a reset."""
+        heap = self.clock.awaited.get(partition)
+        if heap is None:
+            heap = [(entry["t"], key) for key, entry in self.tables.awaited.items() if isinstance(entry, dict)
+                    and entry.get("p") == partition and isinstance(entry.get("t"), (int, float))]
+            heapq.heapify(heap)
+            self.clock.awaited[partition] = heap
+        return heap
+
+    def held_from(self, partition: int, now: float | None) -> float | None:
+        """The event time of the partition's earliest mention announced and not yet counted (None: none): the
+        buckets from its own on stay open. One that has waited ``hold_s`` of wall clock (a mention the enrich
+        stage dead-lettered) is given up."""
+        heap = self._awaited(partition)
+        while heap:
+            event_time, mention_key = heap[0]
+            entry = self.tables.awaited.get(mention_key)
+            if not isinstance(entry, dict) or entry.get("t") != event_time or entry.get("p") != partition:
+                heapq.heappop(heap)  # counted since
+                continue
+            if now is not None and now - float(entry.get("w", now)) > self.hold_s:
+                log.warning("partition %d: mention %s announced %.0f s ago was never counted; its bucket may close",
+                            partition, mention_key, now - float(entry.get("w", now)))
+                heapq.heappop(heap)
+                del self.tables.awaited[mention_key]
+                continue
+            return event_time
+        return None
 
     # ------------------------------------------------------------------------------- the clock
 
@@ -631,17 +637,20 @@ class BucketBook:
         wall, watermark = last
         return self._advance(partition, min(watermark + (now - wall), now), [], now)
 
-    def _advance(self, partition: int, watermark: float, otherwise: list[str], now: float | None = None
+    def _advance(self, partition: int, watermark: float, otherwise: list[str], now: float | None
                  ) -> tuple[float, list[str]]:
+        """Move the partition's watermark; the returned one is held back to the bucket of its earliest awaited
+        mention (:meth:`held_from`), so that closing ``otherwise``'s buckets up to it never passes the boundary."""
         watermarks, boundaries = self.clock.watermarks, self.clock.boundaries
-        watermark = max(watermark, watermarks.get(partition, float("-inf")))
-        watermarks[partition] = watermark
-        boundary = self._held(partition, self.bucket_start(watermark - self.lateness_s), now)
+        latest = watermarks[partition] = max(watermark, watermarks.get(partition, float("-inf")))
+        held = self.held_from(partition, now)
+        watermark = latest if held is None else min(latest, self.bucket_start(held) + self.lateness_s)
+        boundary = self.bucket_start(watermark - self.lateness_s)
         previous = boundaries.get(partition)
         if previous is not None and boundary <= previous:
             return watermark, otherwise
         boundaries[partition] = boundary
-        self.tables.clocks[str(partition)] = {"watermark": watermark, "boundary": boundary}
+        self.tables.clocks[str(partition)] = {"watermark": latest, "boundary": boundary}
         arrived = self.clock.arrived.get(partition)
         if arrived:  # closed buckets take no more early judgements
             self.clock.arrived[partition] = {bucket: seen for bucket, seen in arrived.items() if bucket[1] >= boundary}
@@ -684,10 +693,8 @@ class BucketBook:
 
     def close(self, brand: str, watermark: float) -> Closing:
         """Judge every bucket of the brand keyed ``brand`` that ended more than the allowed lateness before
-        ``watermark``, and before the first bucket whose announced mentions are still being scored."""
-        closable = self.bucket_start(watermark - self.lateness_s)
-        state = self._stored_state(brand)
-        return self.close_until(brand, closable if state is None else self._held(state["p"], closable, None))
+        ``watermark``."""
+        return self.close_until(brand, self.bucket_start(watermark - self.lateness_s))
 
     def close_until(self, brand: str, closable_until: int) -> Closing:
         """Judge the buckets of the brand keyed ``brand`` starting before ``closable_until``: its open ones,
