@@ -9,6 +9,7 @@ from test_buckets import book, step
 from test_early_open import BURST, burst_day
 
 from streams.detection.buckets import BucketBook
+from streams.normalise import dedup_key
 
 
 def two_workers(mentions: list[tuple[dict, float]], slow_delay_s: float, announced: bool
@@ -29,12 +30,12 @@ def run(b: BucketBook, inputs: list[tuple[float, str, dict, float]]) -> tuple[li
     decisions, late = [], 0
     for offset, (now, kind, m, t) in enumerate(inputs):
         if kind == "arrived":
-            opening = b.arrive(m["brand"], t, m["id"], now, 0)
+            opening = b.arrive(m["brand"], t, dedup_key(m), now, 0)
             decisions += [a.decision for a in opening.alerts]
             opening.commit()
             continue
         late += b.count(m, t, 0, offset)
-        b.release(m["id"])
+        b.release(dedup_key(m))
         watermark, brands = b.due(m["brand"], t, 0, now)
         for brand in brands:
             closing = b.close(brand, watermark)

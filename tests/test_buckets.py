@@ -12,6 +12,7 @@ import pytest
 from streams.detection.buckets import BucketBook, DetectTables, ahead_of_clock, bucket_key
 from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
 from streams.detection.offline import detect_mentions
+from streams.normalise import dedup_key
 
 START = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp())  # a bucket boundary
 DAY = 86_400
@@ -32,7 +33,7 @@ def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int,
     """What the detect stage does with one mention: count it, close what is due, then judge its open bucket
     early; the alerts raised."""
     b.count(m, event_time, partition, offset)
-    b.release(m["id"])  # the stream's key is the de-duplication key; here the id stands for it
+    b.release(dedup_key(m))
     watermark, brands = b.due(m["brand"], event_time, partition, now)
     alerts = []
     for brand in brands:

@@ -16,6 +16,7 @@ from streams.detection.buckets import TONE_SAMPLE, TONE_WAIT_S, BucketBook
 from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
 from streams.detection.incidents import incident_id_for
 from streams.detection.offline import detect_mentions
+from streams.normalise import dedup_key
 
 BURST = START + 22 * 3600  # a bucket boundary, after 22 hours of calm
 
@@ -117,7 +118,7 @@ def live_acme_events(inputs: list[tuple[float, str, dict, float]]) -> list[tuple
     b, events = book(lateness_s=60), []
     for offset, (now, kind, m, t) in enumerate(inputs):
         if kind == "arrived":
-            opening = b.arrive(m["brand"], t, m["id"], now, 0)
+            opening = b.arrive(m["brand"], t, dedup_key(m), now, 0)
             raised = opening.alerts
             opening.commit()
         else:
@@ -164,11 +165,11 @@ def test_a_scored_tone_sample_lets_arrivals_open_before_the_wait():
     burst = [({**mention(10_000 + k, "Acme", "negative"), "text": f"recall listeria {k}"}, BURST + 250 + k / 100)
              for k in range(400)]
     for k, (m, t) in enumerate(burst[:TONE_SAMPLE]):  # scored at once ...
-        opening = b.arrive("Acme", t, m["id"], t, 0)
+        opening = b.arrive("Acme", t, dedup_key(m), t, 0)
         assert not step(b, m, t, 0, 100_000 + k) and not opening.alerts
     raised = []
     for m, t in burst[TONE_SAMPLE:]:  # ... then the model falls behind
-        opening = b.arrive("Acme", t, m["id"], t, 0)
+        opening = b.arrive("Acme", t, dedup_key(m), t, 0)
         raised += opening.alerts
         opening.commit()
     assert [a.decision.event for a in raised] == ["opened"] and raised[0].decision.observed > 2 * TONE_SAMPLE

@@ -31,8 +31,9 @@ def mention(n: int, brand: str = "Acme") -> dict:
 
 def scored(b: BucketBook, record: dict, at: float, offset: int, partition: int = 0, now: float | None = None
            ) -> list:
-    """What the detect stage does with a scored mention: count it, release its announcement, close what is due,
-    judge its open bucket early; the alerts raised."""
+    """What the detect stage does with a scored mention: count it, release its announcement, close what is due;
+    the alerts raised, and an early judgement's, uncommitted: when a partial bucket is judged depends on the
+    scoring order (tests/test_early_open.py covers early opening), its close does not."""
     b.count(record, at, partition, offset)
     b.release(dedup_key(record))
     watermark, brands = b.due(record["brand"], at, partition, now)
@@ -41,8 +42,7 @@ def scored(b: BucketBook, record: dict, at: float, offset: int, partition: int =
         closing = b.close(brand, watermark)
         alerts += [alert for closed in closing.buckets for alert in closed.alerts]
         closing.commit()
-    opening = b.open_early(record["brand"], at)
-    return alerts + opening.alerts
+    return alerts + b.open_early(record["brand"], at).alerts
 
 
 def announced(b: BucketBook, record: dict, at: float, now: float = 0.0, partition: int = 0) -> list:
