@@ -3,7 +3,8 @@
 Starts the embedded broker and N ``ascolta worker`` processes in one group (each with ASCOLTA_THREADS model
 threads), waits until the group has shared out the partitions, warms the workers up with mentions of several
 brands, then produces M mentions of one brand, keyed by the brand as collectors key the raw topic, as fast as
-possible, and measures the time until the last one is on ``mentions.enriched``. With ``mentions.valid`` keyed by
+possible, and measures the time until the model has scored them all (the workers' metrics) and until the last
+one is on ``mentions.enriched`` (after the story stage). With ``mentions.valid`` keyed by
 brand the burst is scored by one worker whatever N is; keyed by mention, by all of them. Prints the rate with
 its setup, and how many texts each worker scored; asserts nothing.
 
@@ -96,6 +97,12 @@ def main() -> int:
             before = [scored_by(w) for w in workers]
             started = time.perf_counter()
             asyncio.run(produce(broker.url, first.topics["raw"], [(BRAND.encode(), orjson.dumps(r)) for r in burst]))
+            produced = time.perf_counter() - started
+            while sum(scored_by(w) for w in workers) - sum(before) < len(burst):
+                for worker in workers:
+                    worker.assert_alive()
+                time.sleep(0.25)
+            scored = time.perf_counter() - started
             target = len(warm) + len(burst)
             asyncio.run(consume_until(broker.url, [enriched], lambda got: len(got[enriched]) >= target, timeout=1800))
             elapsed = time.perf_counter() - started
@@ -107,7 +114,9 @@ def main() -> int:
     print(f"setup: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
           f"{args.workers} workers ({args.threads} model threads each) + embedded Tansu broker on loopback, default "
           f"model (ONNX int8), {args.partitions} partitions, a burst of {args.mentions} mentions of one brand")
-    print(f"burst raw -> enriched: {args.mentions / elapsed:,.0f} mentions/s ({elapsed:.1f} s)")
+    print(f"burst produced in {produced:.1f} s; all scored after {scored:.1f} s "
+          f"({args.mentions / scored:,.0f} mentions/s); raw -> enriched: {args.mentions / elapsed:,.0f} mentions/s "
+          f"({elapsed:.1f} s)")
     print("texts scored per worker during the burst: " + ", ".join(f"{share:,.0f}" for share in shares))
     return 0
 
