@@ -190,14 +190,14 @@ async def detect_one(value: bytes, message) -> None:
     record, partition, offset = orjson.loads(value), message.partition, message.offset
     now = time.time()
     event_time = parse_rfc3339(record["created_at"]).timestamp()
+    mention_key = dedup_key(record)
     ahead = ahead_of_clock(event_time, now, settings.max_future_skew_s)
     if ahead is not None:
         await send_to_deadletter(Rejection("timestamp_in_future", ahead, str(record.get("id"))), stage="detect",
                                  **message_origin(message, value)())
-        book.release(dedup_key(record))  # never counted: its announcement must not hold the partition
+        book.release(mention_key)  # never counted: its announcement must not hold the partition
         return
     counted_mentions.purge_if_due(partition, now)
-    mention_key = dedup_key(record)
     if not counted_mentions.get(mention_key):
         if book.count(record, event_time, partition, offset):
             metrics.LATE_MENTIONS.labels(metrics.brand_label(book.display_name(record["brand"]))).inc()

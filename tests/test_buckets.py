@@ -29,9 +29,11 @@ def book(lateness_s: int = 60, **options) -> BucketBook:
     return BucketBook(DetectorConfig(bucket_seconds=300), lateness_s, DetectTables(), **options)
 
 
-def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int, now: float | None = None) -> list:
+def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int, now: float | None = None,
+         commit_early: bool = True) -> list:
     """What the detect stage does with one mention: count it, close what is due, then judge its open bucket
-    early; the alerts raised."""
+    early; the alerts raised. ``commit_early`` False leaves an early judgement uncommitted (its alerts still
+    raised), for a comparison of what the closes decide."""
     b.count(m, event_time, partition, offset)
     b.release(dedup_key(m))
     watermark, brands = b.due(m["brand"], event_time, partition, now)
@@ -42,7 +44,8 @@ def step(b: BucketBook, m: dict, event_time: float, partition: int, offset: int,
         closing.commit()
     opening = b.open_early(m["brand"], event_time)
     alerts += opening.alerts
-    opening.commit()
+    if commit_early:
+        opening.commit()
     return alerts
 
 

@@ -7,6 +7,8 @@ import json
 import random
 from datetime import UTC, datetime
 
+from test_buckets import step
+
 from streams.detection.alert import alert_event
 from streams.detection.buckets import HOLD_S, BucketBook, DetectTables
 from streams.detection.detector import DetectorConfig
@@ -31,18 +33,10 @@ def mention(n: int, brand: str = "Acme") -> dict:
 
 def scored(b: BucketBook, record: dict, at: float, offset: int, partition: int = 0, now: float | None = None
            ) -> list:
-    """What the detect stage does with a scored mention: count it, release its announcement, close what is due;
-    the alerts raised, and an early judgement's, uncommitted: when a partial bucket is judged depends on the
-    scoring order (tests/test_early_open.py covers early opening), its close does not."""
-    b.count(record, at, partition, offset)
-    b.release(dedup_key(record))
-    watermark, brands = b.due(record["brand"], at, partition, now)
-    alerts = []
-    for brand in brands:
-        closing = b.close(brand, watermark)
-        alerts += [alert for closed in closing.buckets for alert in closed.alerts]
-        closing.commit()
-    return alerts + b.open_early(record["brand"], at).alerts
+    """What the detect stage does with a scored mention (tests/test_buckets.py: ``step``), an early judgement's
+    alerts raised but uncommitted: when a partial bucket is judged depends on the scoring order
+    (tests/test_early_open.py covers early opening), its close does not."""
+    return step(b, record, at, partition, offset, now, commit_early=False)
 
 
 def announced(b: BucketBook, record: dict, at: float, now: float = 0.0, partition: int = 0) -> list:

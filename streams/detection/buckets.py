@@ -599,9 +599,10 @@ class BucketBook:
             if not isinstance(entry, dict) or entry.get("t") != event_time or entry.get("p") != partition:
                 heapq.heappop(heap)  # counted since
                 continue
-            if now is not None and now - float(entry.get("w", now)) > self.hold_s:
+            waited = 0.0 if now is None else now - float(entry.get("w", now))
+            if waited > self.hold_s:
                 log.warning("partition %d: mention %s announced %.0f s ago was never counted; its bucket may close",
-                            partition, mention_key, now - float(entry.get("w", now)))
+                            partition, mention_key, waited)
                 heapq.heappop(heap)
                 del self.tables.awaited[mention_key]
                 continue

@@ -119,11 +119,11 @@ class IncidentLifecycle:
             incident["calm"] += 1
             return self.close(s, index, bucket, ev) if incident["calm"] >= self._calm_buckets else []
         incident["calm"] = 0
-        if taken_over or (kind == incident["kind"]
-                          and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0)):
-            # the first whole bucket of an early incident is always reported: its explanation was a partial one
-            incident["reported"] = max(incident["reported"], severity) if kind == incident["kind"] else incident[
-                "reported"]
+        same_kind = kind == incident["kind"]
+        grown = same_kind and severity >= max(c.update_growth * incident["reported"], incident["reported"] + 1.0)
+        if grown or taken_over:  # an early incident's first whole bucket is reported: its explanation was partial
+            if same_kind:
+                incident["reported"] = max(incident["reported"], severity)
             return [self._describe("updated", index, bucket, ev, severity)]
         return []
 
