@@ -58,7 +58,6 @@ is replaced (:mod:`.stored`), never a crash at every bucket boundary.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import heapq
 import logging
@@ -68,7 +67,7 @@ from datetime import datetime, timezone
 
 from .. import text
 from .alert import Alert, build_explanation
-from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig
+from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig, json_copy
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
@@ -183,7 +182,7 @@ class BrandTimeline:
         # detector steps its lists in place and the stored value may still wait in Faust's producer buffer
         # (serialised when sent): the changelog must not show steps that no commit has recorded yet
         self.detector = load_or_replace(DETECTORS, key, detector,
-                                        lambda stored: BrandDetector(config, copy.deepcopy(stored), brand=brand),
+                                        lambda stored: BrandDetector(config, json_copy(stored), brand=brand),
                                         lambda: BrandDetector(config, None, brand=brand), on_replaced)
         self.terms = load_or_replace(TERMS, key, terms,
                                      lambda stored: TermBaseline.from_dict(stored) if stored else TermBaseline(),
@@ -740,7 +739,7 @@ class BucketBook:
             says the buckets are judged (a cut in between re-judges them, and the detector skips what it has
             seen), the open buckets deleted last."""
             self._record_history(brand, state, counted, t)
-            self.tables.detectors[brand] = timeline.detector.to_state()
+            self.tables.detectors[brand] = timeline.detector.to_state(handover=True)  # the timeline ends here
             self.tables.terms[brand] = timeline.terms.to_dict()
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])

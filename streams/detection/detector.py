@@ -180,13 +180,16 @@ class Decision:
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _json_copy(value):
-    """A copy of plain JSON data (lists, dicts, numbers): what dataclasses.asdict gives, five times faster, as the
-    detect stage saves a state at every bucket it judges."""
-    if isinstance(value, list):
-        return [_json_copy(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _json_copy(item) for key, item in value.items()}
+_SCALARS = frozenset({float, int, str, bool, type(None)})
+
+
+def json_copy(value):
+    """A copy of plain JSON data (lists, dicts, numbers): what copy.deepcopy gives, three times faster (a list of
+    numbers is copied whole), as the detect stage loads a stored state at every bucket it judges."""
+    if type(value) is list:
+        return value[:] if set(map(type, value)) <= _SCALARS else [json_copy(item) for item in value]
+    if type(value) is dict:
+        return {key: json_copy(item) for key, item in value.items()}
     return value
 
 
@@ -312,10 +315,13 @@ class BrandDetector:
 
     # ------------------------------------------------------------------------------------ state I/O
 
-    def to_state(self) -> dict:
-        """JSON-serialisable snapshot; ``BrandDetector(config, state, brand=...)`` continues identically."""
+    def to_state(self, *, handover: bool = False) -> dict:
+        """JSON-serialisable snapshot; ``BrandDetector(config, state, brand=...)`` continues identically.
+        ``handover``: the snapshot shares this detector's lists, for a caller that drops the detector right after
+        (the detect stage's commit: a copy per judged bucket was a tenth of its cost at 10,000 brands)."""
+        copy = (lambda value: value) if handover else json_copy
         return {"version": STATE_VERSION, "windows": list(self._windows),
-                **{name: _json_copy(value) for name, value in vars(self.state).items()}}
+                **{name: copy(value) for name, value in vars(self.state).items()}}
 
     def _restore(self, state: dict) -> None:
         if state.get("version") not in (1, 2, 3, STATE_VERSION):
@@ -433,7 +439,7 @@ class BrandDetector:
         if kind is None or kind != whole or (index <= ps.cooldown_until and strength < 2.0 * ps.last_peak):
             return None
         decision = probe.lifecycle.open(ps, index, partial, ev, kind, strength)
-        s.early = _json_copy(ps.incident)
+        s.early = json_copy(ps.incident)
         return decision
 
     def _window_verdict(self, index: int, bucket: Bucket, fraction: float, shift: float) -> tuple[str | None, float,
