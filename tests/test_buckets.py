@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.detection.buckets import BucketBook, DetectTables, ahead_of_clock, bucket_key
+from streams.detection.buckets import BucketBook, DetectTables, ahead_of_clock, bucket_key, loaded_json
 from streams.detection.detector import BrandDetector, Bucket, DetectorConfig
 from streams.detection.offline import detect_mentions
 from streams.normalise import dedup_key
@@ -130,12 +130,13 @@ def test_empty_buckets_of_a_quiet_brand_are_caught_up_when_it_is_next_judged():
     b = book(lateness_s=0)
     step(b, mention(1, "Acme"), START + 10, 0, 0)
     step(b, mention(2, "Bolt"), START + 1210, 0, 1)  # four buckets later
-    detector = b.tables.detectors["acme"]
+    detector = loaded_json(b.tables.detectors["acme"])
     assert detector["last_index"] == START // 300  # Acme is quiet: not stepped through the empty buckets
     step(b, mention(3, "Acme"), START + 1510, 0, 2)
     step(b, mention(4, "Bolt"), START + 1810, 0, 3)
-    assert b.tables.detectors["acme"]["last_index"] == (START + 1500) // 300
-    assert b.tables.detectors["acme"]["seen"] == 6  # the empty run counted, in one step
+    detector = loaded_json(b.tables.detectors["acme"])
+    assert detector["last_index"] == (START + 1500) // 300
+    assert detector["seen"] == 6  # the empty run counted, in one step
 
 
 def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baseline_its_terms():
@@ -153,7 +154,7 @@ def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baselin
     opened = [a for a in alerts if a.decision.event == "opened"]
     assert opened and opened[0].decision.kind == "crisis"
     assert "recall" in {t["term"] for t in opened[0].explanation["top_terms"]}
-    assert "recall" not in b.tables.terms["acme"]["frequencies"]
+    assert "recall" not in loaded_json(b.tables.terms["acme"])["frequencies"]
     assert b.brand_states["acme"]["hot"] and b.brand_states["acme"]["incident"]["count"] > 100
 
 
@@ -186,7 +187,7 @@ def test_a_brands_first_mention_a_year_old_starts_its_history_without_replaying_
     step(b, mention(2, "Acme"), START - 365 * DAY + 10, 0, 1)  # a new brand's first mention is never late
     step(b, mention(3, "Acme"), START + 310, 0, 2)
     step(b, mention(4, "Bolt"), START + 610, 0, 3)
-    state = b.tables.detectors["acme"]
+    state = loaded_json(b.tables.detectors["acme"])
     assert state["seen"] == 2 and state["last_index"] == (START + 300) // 300  # the year was not replayed
     assert b.count(mention(5, "Acme"), START - 365 * DAY + 400, 0, 4) is True  # behind the clock now: late
 
@@ -250,14 +251,15 @@ def test_stored_values_that_cannot_be_loaded_are_replaced_and_reported_not_raise
     step(b, mention(1), START + 10, 0, 0)
     step(b, mention(2), START + 310, 0, 1)
     b.open_buckets[bucket_key("acme", START + 300)]["digest"]["reach"] = None  # Faust's JSON for infinity
-    b.tables.detectors["acme"] = {"version": -1}  # another detector version
+    b.tables.detectors["acme"] = {"version": -1}  # another detector version (written as an object, as before)
+    b.tables.terms["acme"] = '{"frequencies": {"recall": 1'  # cut short
     b.tables.history[bucket_key("acme", START // 3600 * 3600)] = "garbage"
     b.clock.reset([0])  # values come back from a changelog after a restart: the worker's caches start empty
     b.count(mention(3), START + 320, 0, 2)  # the bucket is replaced: counted afresh
     closing = b.close("acme", START + 600)
     assert [c.digest.count for c in closing.buckets] == [1]
     closing.commit()
-    assert replaced == ["open-buckets", "detector-states", "bucket-history"] and not forgotten
+    assert replaced == ["open-buckets", "detector-states", "term-baselines", "bucket-history"] and not forgotten
     b.brand_states["acme"] = {**b.brand_states["acme"], "v": 1, "history": []}  # a record of version 1
     b.count(mention(4), START + 610, 0, 3)
     assert forgotten == ["Acme"] and b.brand_states["acme"]["closed_through"] == START + 600

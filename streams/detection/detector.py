@@ -317,8 +317,8 @@ class BrandDetector:
 
     def to_state(self, *, handover: bool = False) -> dict:
         """JSON-serialisable snapshot; ``BrandDetector(config, state, brand=...)`` continues identically.
-        ``handover``: the snapshot shares this detector's lists, for a caller that drops the detector right after
-        (the detect stage's commit: a copy per judged bucket was a tenth of its cost at 10,000 brands)."""
+        ``handover``: the snapshot shares this detector's lists, for a caller that serialises it at once (the
+        detect stage's commit: a copy per judged bucket was a tenth of its cost at 10,000 brands)."""
         copy = (lambda value: value) if handover else json_copy
         return {"version": STATE_VERSION, "windows": list(self._windows),
                 **{name: copy(value) for name, value in vars(self.state).items()}}
