@@ -158,6 +158,30 @@ def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baselin
     assert b.brand_states["acme"]["hot"] and b.brand_states["acme"]["incident"]["count"] > 100
 
 
+def test_detector_and_term_states_written_as_objects_by_an_earlier_version_continue_identically():
+    """States are stored as JSON text; a changelog written before holds them as objects, and a worker upgraded in
+    place must continue from them exactly as from the text."""
+
+    def day(b: BucketBook, upgrade_at: int | None = None) -> list:
+        events, n = [], 0
+        for minute in range(0, 24 * 60, 5):  # calm traffic, then a negative burst
+            if minute == upgrade_at:  # what the earlier version wrote: the same states, as objects
+                for view in (b.tables.detectors, b.tables.terms):
+                    for key in list(view):
+                        view[key] = loaded_json(view[key])
+            burst = 22 * 60 <= minute < 22 * 60 + 20
+            for _ in range(30 if burst else 2):
+                m = mention(n, label="negative" if burst else "neutral")
+                events += [(a.decision.kind, a.decision.event, str(a.decision.at), round(a.decision.severity, 9))
+                           for a in step(b, m, START + minute * 60 + 1, 0, n)]
+                n += 1
+        return events
+
+    text = day(book(lateness_s=0))
+    assert any(event == ("crisis", "opened") for event in (e[:2] for e in text))
+    assert day(book(lateness_s=0), upgrade_at=21 * 60) == text
+
+
 def test_an_open_incident_is_judged_at_every_boundary_and_resolves_without_mentions():
     b = book(lateness_s=0)
     n, alerts = 0, []
