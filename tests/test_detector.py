@@ -549,6 +549,46 @@ def test_a_version_2_state_loads_with_fresh_drift_and_watch():
     assert [d for b in buckets[300:] for d in restored.update(b)] == []
 
 
+def test_the_tone_baseline_does_not_learn_the_hour_it_is_judging():
+    """The brand's tone is learnt an hour late: a surge's mentions (here a launch, 60% positive) are judged
+    against the baseline from before them, for as long as a share test can still read them; then learnt."""
+    rng = np.random.default_rng(9)
+    history = make_buckets(rng, counts_for(rng, np.full(600, 10.0)), 0.2)
+    ordinary = make_buckets(rng, counts_for(rng, np.full(13, 10.0)), 0.2)
+    launch = make_buckets(rng, counts_for(rng, np.full(13, 40.0)), 0.1, positive_share=0.6)
+    later = timedelta(minutes=5 * len(history))
+    ordinary = [replace(b, start=b.start + later) for b in ordinary]
+    launch = [replace(b, start=o.start) for b, o in zip(launch, ordinary)]
+    calm, surge = BrandDetector(CONFIG, brand="acme"), BrandDetector(CONFIG, brand="acme")
+    for b in history:
+        calm.update(b), surge.update(b)
+    for hour in range(12):  # an hour of buckets (calm_s): the share tests' longest span
+        calm.update(ordinary[hour]), surge.update(launch[hour])
+        assert surge._baseline_shares() == calm._baseline_shares()
+    calm.update(ordinary[12]), surge.update(launch[12])
+    assert surge._baseline_shares()[1] > calm._baseline_shares()[1]  # the launch's first bucket is learnt now
+
+
+def test_a_version_4_state_loads_without_learning_its_recent_tones_twice():
+    """Rows of a version-4 state were learnt when they were judged: they have no share weight, and the lagged
+    learning passes over them; the first bucket judged after the restore is learnt an hour later."""
+    rng = np.random.default_rng(10)
+    buckets = make_buckets(rng, counts_for(rng, np.full(500, 10.0)), 0.2)
+    detector = BrandDetector(CONFIG, brand="acme")
+    for b in buckets[:400]:
+        detector.update(b)
+    state = json.loads(json.dumps(detector.to_state()))
+    old = state | {"version": 4, "recent": [row[:4] for row in state["recent"]]}
+    restored = BrandDetector(CONFIG, old, brand="acme")
+    learnt = restored.state.labelled_sum
+    for b in buckets[400:412]:
+        restored.update(b)
+    assert restored.state.labelled_sum == learnt
+    restored.update(buckets[412])
+    assert restored.state.labelled_sum != learnt
+    assert [d for b in buckets[413:] for d in restored.update(b)] == []
+
+
 def test_a_drift_and_a_watch_are_valid_alerts():
     from streams.contracts import validation_errors
     from streams.detection.alert import Alert, alert_event, build_explanation
