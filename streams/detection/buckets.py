@@ -50,9 +50,9 @@ A new brand's history starts at its earliest mention that is not late by the par
 mentions was scored first.
 
 The detector and term states are stored as their JSON text (:func:`stored_json`), the two largest values of a
-brand: one string instead of hundreds of number objects, about a fifth of the memory at 10,000 brands, and a
-snapshot that parsing at the next close copies faster than copying the objects would (values written as objects
-by earlier versions still load).
+brand: one string instead of hundreds of number objects (``benchmarks/brands_scale.py`` at 10,000 brands: peak
+RSS 131 instead of 202 MiB), and a snapshot that the next close parses into new objects faster than it could
+copy stored ones (values written as objects by earlier versions still load).
 
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
@@ -66,16 +66,16 @@ from __future__ import annotations
 
 import functools
 import heapq
-from typing import Any
 import logging
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from typing import Any
+
+import orjson
 
 from .. import text
 from .alert import Alert, build_explanation
-import orjson
-
 from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig, json_copy
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
