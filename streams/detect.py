@@ -166,7 +166,7 @@ async def close_buckets(brands: list[str], watermark: float) -> None:
             await timeline_topic.send(key=brand.encode(), value=orjson.dumps(timeline_point(closed, settings.bucket_s)))
         closing.commit()
         # A boundary may judge thousands of brands in one call: their table writes wait in Faust's producer buffer,
-        # which only drains while this waits (measured at 10,000 brands: 200 MB more memory without)
+        # which only drains while this waits (measured at 10,000 brands: a peak RSS 320 MB higher without)
         await app.producer.buffer.wait_until_ebb()
     start = book.bucket_start(watermark)
     if start > _series_refreshed_at[0]:  # once per bucket: the busiest brands may have changed
