@@ -453,7 +453,7 @@ class BrandDetector:
         ``fraction`` of its expectation, judged with the opening thresholds moved by ``shift``: crisis or
         opportunity on window evidence, or volume beyond the routine bursts when sentiment is unknown."""
         s, c = self.state, self.config
-        self._hour = (index * c.bucket_seconds // 3_600) % 24
+        self._hour = self._utc_hour(index)
         row = [0.0] * 4
         row[_COUNT], row[_EXPECTED] = float(bucket.count), max(self._expected(index), self._floor) * fraction
         row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)
@@ -674,7 +674,7 @@ class BrandDetector:
         if weight <= 0.0 or row[_COUNT] <= 0 or row[_NEGATIVE] < 0:
             return
         s, q = self.state, self._share_rate
-        hour = (index * self.config.bucket_seconds // 3_600) % 24
+        hour = self._utc_hour(index)
         n, negative, positive = int(row[_COUNT]), int(row[_NEGATIVE]), int(row[_POSITIVE])
         base_neg, base_pos, labelled = self._baseline_shares(hour=hour)
         hits = {"negative": negative, "positive": positive}
@@ -729,6 +729,10 @@ class BrandDetector:
             mean = sum(profile) / len(profile)
             profile[:] = [f / mean for f in profile]
             s.level *= mean
+
+    def _utc_hour(self, index: int) -> int:
+        """The UTC hour of the day bucket ``index`` starts in (the share's hour-of-day offsets are kept by it)."""
+        return (index * self.config.bucket_seconds // 3_600) % 24
 
     def _baseline_shares(self, overall: bool = False, hour: int | None = None) -> tuple[float, float, float]:
         """(negative share, positive share, labelled weight) at the hour of the bucket being judged (or at
@@ -870,7 +874,7 @@ class BrandDetector:
 
     def _step(self, index: int, bucket: Bucket) -> list[Decision]:
         s = self.state
-        self._hour = (index * self.config.bucket_seconds // 3_600) % 24
+        self._hour = self._utc_hour(index)
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
         alphas = [self._alpha(slot) for slot in range(len(self._windows))]
