@@ -28,6 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.integration.workers import create_topics, produce  # noqa: E402
+
 PARTITIONS = 2
 VALUE = {"digest": {"count": 3, "negative": 1, "positive": 1, "terms": {f"w{i:03d}": i for i in range(24)}}, "offset": 0}
 
@@ -76,28 +78,8 @@ async def _lag(bootstrap: str, topic: str, group: str) -> int:
         await consumer.stop()
 
 
-async def _create(bootstrap: str, topic: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
-async def _produce(bootstrap: str, topic: str, messages: int, first: int) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        for i in range(first, first + messages):
-            await producer.send(topic, key=f"brand-{i % 1000}".encode(), value=b"{}")
-        await producer.flush()
-    finally:
-        await producer.stop()
+def _messages(count: int, first: int) -> list[tuple[bytes, bytes]]:
+    return [(f"brand-{i % 1000}".encode(), b"{}") for i in range(first, first + count)]
 
 
 def measure(broker, writes: int, messages: int, workdir: Path) -> float:
@@ -105,8 +87,8 @@ def measure(broker, writes: int, messages: int, workdir: Path) -> float:
     tag = f"floor{os.getpid()}w{writes}"
     env = {**os.environ, "FLOOR_WRITES": str(writes), "FLOOR_APP": tag, "FLOOR_BROKER": broker.url,
            "FLOOR_TOPIC": tag, "FLOOR_DATADIR": str(workdir / tag)}
-    asyncio.run(_create(broker.bootstrap, tag))
-    asyncio.run(_produce(broker.bootstrap, tag, 100, 0))  # the worker's warm-up
+    asyncio.run(create_topics(broker.url, [tag], PARTITIONS))
+    asyncio.run(produce(broker.url, tag, _messages(100, 0)))  # the worker's warm-up
     log = open(workdir / f"{tag}.log", "wb")
     worker = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, stdout=log, stderr=log)
     try:
@@ -116,7 +98,7 @@ def measure(broker, writes: int, messages: int, workdir: Path) -> float:
                 tail = (workdir / f"{tag}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the worker did not start; its log ends:\n{tail}")
             time.sleep(0.5)
-        asyncio.run(_produce(broker.bootstrap, tag, messages, 100))
+        asyncio.run(produce(broker.url, tag, _messages(messages, 100)))
         started = time.monotonic()
         while asyncio.run(_lag(broker.bootstrap, tag, tag)) > 0:
             time.sleep(0.2)
