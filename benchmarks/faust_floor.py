@@ -39,6 +39,7 @@ def worker_main() -> None:
     import faust
 
     from streams import faust_fixes, tansu
+    from streams.cli import run_worker
 
     faust_fixes.apply()
     env = os.environ
@@ -59,8 +60,10 @@ def worker_main() -> None:
             for i in range(writes):
                 state[f"{key}|{i}"] = {**VALUE, "offset": event.message.offset}
 
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "warn"]
-    app.main()
+    app.finalize()
+    app.worker_init()
+    app.worker_init_post_autodiscover()
+    run_worker(app, "warn")
 
 
 async def _lag(bootstrap: str, topic: str, group: str) -> int:
