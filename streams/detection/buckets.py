@@ -9,14 +9,17 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 
 * ``open-buckets``: ``"<brand>|<bucket start, epoch s>"`` -> ``{"digest": BucketDigest dict, "offset": last
   applied input offset}``; the offset makes counting idempotent under redelivery;
-* ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> a small
-  record ``{"v": 2, "p": input partition, "name": display name as first seen, "closed_through": first bucket
+* ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> the brand
+  record ``{"v": 3, "p": input partition, "name": display name as first seen, "closed_through": first bucket
   the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
   boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts],
-  "early_from": the count from which the next bucket is judged while still open (absent: not yet)}``;
-* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident
-  opened early);
-* ``term-baselines``: brand key -> :meth:`TermBaseline.to_dict` as JSON text (opaque);
+  "early_from": the count from which the next bucket is judged while still open, "detector":
+  :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident opened early), "terms":
+  :meth:`TermBaseline.to_dict` as JSON text (opaque)}`` (the last three absent until the brand is first judged);
+  one record, so a close writes the judged buckets and the detector's step in one write;
+* ``detector-states``, ``term-baselines``: brand key -> the detector state and term baseline of a record of
+  version 2 (written by the version before, which kept them apart). Read while the record is of version 2; the
+  brand's next close or early opening moves them into its record and deletes them (:meth:`BucketBook._parts`);
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
   counts, late mentions included, for the last two days;
 * ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
@@ -26,15 +29,16 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 
 Cost follows activity: a bucket boundary judges only the brands with mentions in the closing buckets and the
 "hot" ones (an open incident, or recent mentions that a window could still fire on), and writes only their
-small records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
+records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
 at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``closed_through`` of a quiet brand
 lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
 
 An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
 mention): judged only once the open bucket's count passes the brand's ``early_from`` (stored at its last close)
-and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector's state keeps
-the early incident (the one write), and the bucket's close continues it. Mentions announced before they are scored
-(:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the model is behind.
+and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector state in the
+brand record keeps the early incident (the one write), and the bucket's close continues it. Mentions announced
+before they are scored (:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the
+model is behind.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness, and no mention announced for
@@ -57,7 +61,8 @@ copy stored ones (values written as objects by earlier versions still load).
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
 writes that belong with the change, and a crash could keep one without the other. ``commit`` writes in the
-order a crash may cut: history, detector, terms, then the brand record that says the buckets are judged.
+order a crash may cut: the history, then the brand record, which says the buckets are judged and holds the
+detector's and term baseline's step with them (a crash keeps both or neither), then the open buckets deleted.
 
 Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
 is replaced (:mod:`.stored`), never a crash at every bucket boundary.
@@ -80,6 +85,8 @@ from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig, json
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
+
+SPLIT_RECORD = 2  # the brand record version whose detector and term states are under their own keys
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +218,10 @@ class BrandTimeline:
     def close(self, start: int, digest: BucketDigest) -> list[Alert]:
         """Judge one complete bucket; the alerts it raises, each explained by its incident so far.
 
-        A bucket the stored detector has already judged (a crash after its state was written, before the
-        brand's record was: :meth:`BucketBook.close_until` writes in that order) raises nothing again; its
-        digest joins the incident the detector holds open, which the older brand record does not know yet."""
+        A bucket the stored detector has already judged raises nothing again; its digest joins the incident the
+        detector holds open, which the older brand record does not know yet. Only a changelog of version 2 can
+        hold one: there the detector's state was written before the brand record, and a crash could fall between
+        (a record of version 3 holds both)."""
         bucket = to_bucket(start, digest)
         judged = self.detector.judged(bucket.start)
         decisions = [] if judged else self.detector.update(bucket)
@@ -387,6 +395,20 @@ class BucketBook:
             self.forget(key)
         return state
 
+    def _parts(self, key: str, state: dict) -> tuple[object, object]:
+        """The brand's stored detector and term states (JSON text, or objects written by an earlier version; None:
+        none yet): in its record, or under their own keys in a record of version 2 (written before)."""
+        if state["v"] == SPLIT_RECORD:
+            return self.tables.detectors.get(key), self.tables.terms.get(key)
+        return state.get("detector"), state.get("terms")
+
+    def _drop_split_parts(self, key: str) -> None:
+        """After a brand record that holds the detector and term states is written: their keys of version 2, if
+        any (a record written before, or a crash between that write and this), deleted. A lookup when none."""
+        for view in (self.tables.detectors, self.tables.terms):
+            if key in view:
+                del view[key]
+
     def _stored_bucket(self, key: str, partition: int) -> tuple[BucketDigest, int] | None:
         """An open bucket's digest and last applied offset; None when there is none or it cannot be loaded."""
         digests = self.clock.digests.setdefault(partition, {})
@@ -552,7 +574,8 @@ class BucketBook:
 
     def _judge_early(self, key: str, start: int, digest: BucketDigest, event_time: float, now: float | None
                      ) -> EarlyOpening:
-        state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
+        state = self._stored_state(key, load_closable_brand_state)
+        detector, terms = self._parts(key, state) if state is not None else (None, None)
         if state is None or state["incident"] is not None or not isinstance(detector, (str, dict)):
             return NOT_EARLY  # an incident is open (the close judges its growth), or nothing judged yet
         try:
@@ -568,7 +591,7 @@ class BucketBook:
         if any(closed.alerts for closed in closing.buckets):
             return NOT_EARLY  # the waiting buckets raise something: their close comes first
         timeline = closing.buckets[-1].timeline if closing.buckets else BrandTimeline(
-            key, self.config, state, detector, self.tables.terms.get(key), self.on_replaced)
+            key, self.config, state, detector, terms, self.on_replaced)
         partial, latest = self._partial(key, state["p"], start, digest, event_time, now)
         decision = timeline.detector.early(partial, latest - start)
         if decision is None:
@@ -577,9 +600,14 @@ class BucketBook:
         early = timeline.detector.state.early
 
         def commit() -> None:
-            """The stored detector state, with the early incident, is the one write: the waiting buckets are
-            judged by their own close, and the bucket's close continues the incident."""
-            self.tables.detectors[key] = stored_json({**detector, "version": STATE_VERSION, "early": early})
+            """The brand record with its stored detector state plus the early incident is the one write (the term
+            baseline as stored): the waiting buckets are judged by their own close, and the bucket's close continues
+            the incident."""
+            self.brand_states[key] = {
+                **state, "v": BRAND_RECORD_VERSION, "detector": stored_json({**detector, "version": STATE_VERSION,
+                                                                            "early": early}),
+                "terms": terms if terms is None or isinstance(terms, str) else stored_json(terms)}
+            self._drop_split_parts(key)
 
         return EarlyOpening([alert], commit)
 
@@ -731,8 +759,7 @@ class BucketBook:
         starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
         if not starts and not state["hot"]:
             return Closing([], lambda: None)
-        timeline = BrandTimeline(brand, self.config, state, self.tables.detectors.get(brand),
-                                 self.tables.terms.get(brand), self.on_replaced)
+        timeline = BrandTimeline(brand, self.config, state, *self._parts(brand, state), self.on_replaced)
         closed: list[ClosedBucket] = []
         counted: list[tuple[int, int, int]] = []  # (start, count, offset) of the closed buckets with mentions
         t = state["closed_through"]
@@ -758,18 +785,20 @@ class BucketBook:
             t = start + b
 
         def commit() -> None:
-            """Written in the order a crash may cut the changelog: the detector's step before the record that
-            says the buckets are judged (a cut in between re-judges them, and the detector skips what it has
-            seen), the open buckets deleted last."""
+            """Written in the order a crash may cut the changelog: the history, then the brand record, which says
+            the buckets are judged and holds the detector's and term baseline's step with it (a cut before it
+            re-judges them), then the open buckets deleted."""
             self._record_history(brand, state, counted, t)
-            self.tables.detectors[brand] = stored_json(timeline.detector.to_state(handover=True))
-            self.tables.terms[brand] = stored_json(timeline.terms.to_dict())
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
-            state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
+            state.update(v=BRAND_RECORD_VERSION, closed_through=t, hot=hot,
+                         last_active=None if last_active < 0 else last_active,
                          incident=timeline.incident.to_dict() if timeline.incident else None,
-                         early_from=self._early_from(timeline.detector, t))
+                         early_from=self._early_from(timeline.detector, t),
+                         detector=stored_json(timeline.detector.to_state(handover=True)),
+                         terms=stored_json(timeline.terms.to_dict()))
             self.brand_states[brand] = state
+            self._drop_split_parts(brand)
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
             for start in starts:  # only after the state that counts them is written: a crash loses nothing
