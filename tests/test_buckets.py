@@ -112,8 +112,26 @@ def test_a_boundary_judges_only_the_brands_with_mentions_or_an_open_incident():
     b.tables = written
     b.open_buckets, b.brand_states = written.open_buckets, written.brand_states
     b.close("brand 7", START + 610).commit()
-    # its small records only: the brand record (detector state and term baseline inside) and this hour's history chunk
-    assert {key for table in vars(written).values() for key in table.written} == {"brand 7", f"brand 7|{START}"}
+    # its record only: detector state, term baseline and this hour's history chunk inside
+    assert {key for table in vars(written).values() for key in table.written} == {"brand 7"}
+
+
+def test_the_current_hours_history_is_in_the_brand_record_and_moves_to_its_own_key_once_the_hour_is_complete():
+    b = book(lateness_s=0)
+    for n, minute in enumerate((0, 5, 55, 60, 65, 125)):
+        step(b, mention(n), START + minute * 60 + 10, 0, n)
+    hour = START // 3600 * 3600
+    state = b.brand_states["acme"]
+    assert state["chunks"] == [hour, hour + 3600] and state["recent"] == [[START + 3600, 1, 3], [START + 3900, 1, 4]]
+    assert list(b.tables.history) == [f"acme|{hour}"]  # the complete hour only; the last bucket is still open
+    assert b.tables.history[f"acme|{hour}"] == [[START, 1, 0], [START + 300, 1, 1], [START + 3300, 1, 2]]
+    b.tables = DetectTables(**{name: _Recording(getattr(b.tables, name)) for name in vars(b.tables)})
+    b.brand_states = b.tables.brand_states
+    assert b.count(mention(6), START + 310, 0, 6) is True  # late, in the complete hour: its own key only
+    assert b.count(mention(7), START + 3610, 0, 7) is True  # late, in the current hour: the brand record
+    assert b.tables.history.written == {f"acme|{hour}"} and b.brand_states.written == {"acme"}
+    assert history(b) == [[START, 1, 0], [START + 300, 2, 6], [START + 3300, 1, 2], [START + 3600, 2, 7],
+                          [START + 3900, 1, 4]]
 
 
 class _Recording(dict):
@@ -184,12 +202,14 @@ def test_detector_and_term_states_written_as_objects_by_an_earlier_version_conti
 
 def split_layout(b: BucketBook) -> None:
     """What the version before wrote, from the same states: brand records of version 2, the detector and term
-    states (JSON text) under their own keys ``d|`` and ``t|``."""
+    states (JSON text) under their own keys ``d|`` and ``t|``, every history chunk under its own key ``h|``."""
     for key, state in list(b.brand_states.items()):
-        record = {name: value for name, value in state.items() if name not in ("detector", "terms")}
+        record = {name: value for name, value in state.items() if name not in ("detector", "terms", "recent")}
         b.brand_states[key] = {**record, "v": 2}
         if "detector" in state:
             b.tables.detectors[key], b.tables.terms[key] = state["detector"], state["terms"]
+        if "recent" in state:
+            b.tables.history[bucket_key(key, max(state["chunks"]))] = state["recent"]
 
 
 @pytest.mark.parametrize("upgrade_at", [21 * 12 * 2, 22 * 12 * 2 + 1])  # an hour before the burst; in its first bucket
@@ -222,6 +242,7 @@ def test_detector_and_term_states_under_their_own_keys_by_the_version_before_con
     events, moved = day(upgraded, upgrade_at)
     assert events == reference
     assert upgraded.brand_states == straight.brand_states  # the same detector state and term baseline, to the byte
+    assert upgraded.tables.history == straight.tables.history and history(upgraded) == history(straight)
     assert not upgraded.tables.detectors and not upgraded.tables.terms  # moved into the record, then deleted
     assert upgraded.brand_states["acme"]["v"] == 3 and isinstance(upgraded.brand_states["acme"]["detector"], str)
     if upgrade_at % 2:  # upgraded within the burst's first bucket: its early opening wrote the record of version 3
@@ -323,8 +344,8 @@ def test_stored_values_that_cannot_be_loaded_are_replaced_and_reported_not_raise
     b.open_buckets[bucket_key("acme", START + 300)]["digest"]["reach"] = None  # Faust's JSON for infinity
     b.brand_states["acme"] = {**b.brand_states["acme"],
                               "detector": {"version": -1},  # another detector version (written as an object)
-                              "terms": '{"frequencies": {"recall": 1'}  # cut short
-    b.tables.history[bucket_key("acme", START // 3600 * 3600)] = "garbage"
+                              "terms": '{"frequencies": {"recall": 1',  # cut short
+                              "recent": "garbage"}  # this hour's history chunk
     b.clock.reset([0])  # values come back from a changelog after a restart: the worker's caches start empty
     b.count(mention(3), START + 320, 0, 2)  # the bucket is replaced: counted afresh
     closing = b.close("acme", START + 600)

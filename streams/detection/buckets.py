@@ -5,7 +5,7 @@ One path for the stream and for ``ascolta detect``: :class:`BucketBook` works ov
 (:mod:`streams.detection.offline`), so both count, close and explain with the same code. Values are JSON-safe,
 so the tables changelog them. In the worker the six are key-prefixed views of one table, ``detect-state``
 (:meth:`DetectTables.within`, prefixes in ``VIEWS``; the detect stage's counted-mention keys are a seventh, ``m|``),
-so a crash keeps its writes in order. The layout (the incident room reads it too):
+so a crash keeps its writes in order. The layout (the windows view, ``/ascolta/windows``, reads it too):
 
 * ``open-buckets``: ``"<brand>|<bucket start, epoch s>"`` -> ``{"digest": BucketDigest dict, "offset": last
   applied input offset}``; the offset makes counting idempotent under redelivery;
@@ -13,15 +13,17 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
   record ``{"v": 3, "p": input partition, "name": display name as first seen, "closed_through": first bucket
   the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
   boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts],
-  "early_from": the count from which the next bucket is judged while still open, "detector":
-  :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident opened early), "terms":
-  :meth:`TermBaseline.to_dict` as JSON text (opaque)}`` (the last three absent until the brand is first judged);
-  one record, so a close writes the judged buckets and the detector's step in one write;
+  "recent": the latest history chunk, "early_from": the count from which the next bucket is judged while still
+  open, "detector": :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident opened early),
+  "terms": :meth:`TermBaseline.to_dict` as JSON text (opaque)}`` (the last four absent until the brand is first
+  judged); one record, so a close writes the judged buckets, their counts and the detector's step in one write;
 * ``detector-states``, ``term-baselines``: brand key -> the detector state and term baseline of a record of
   version 2 (written by the version before, which kept them apart). Read while the record is of version 2; the
   brand's next close or early opening moves them into its record and deletes them (:meth:`BucketBook._parts`);
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
-  counts, late mentions included, for the last two days;
+  counts, late mentions included, for the last two days; the latest hour is the record's ``recent`` (a close
+  counts into it), and moves to its key when a later hour takes its place (a record without ``recent``, of
+  version 2, has every hour under its key);
 * ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
   open}``, written when the boundary moves, so lateness survives a restart;
 * ``awaited-mentions``: de-duplication key of a mention announced at ingest and not yet counted -> ``{"p": input
@@ -61,8 +63,9 @@ copy stored ones (values written as objects by earlier versions still load).
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
 writes that belong with the change, and a crash could keep one without the other. ``commit`` writes in the
-order a crash may cut: the history, then the brand record, which says the buckets are judged and holds the
-detector's and term baseline's step with them (a crash keeps both or neither), then the open buckets deleted.
+order a crash may cut: the complete hours of history, then the brand record, which says the buckets are judged
+and holds their counts and the detector's and term baseline's step with them (a crash keeps all or none), then
+the open buckets deleted.
 
 Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
 is replaced (:mod:`.stored`), never a crash at every bucket boundary.
@@ -423,15 +426,41 @@ class BucketBook:
             digests[key] = loaded
         return loaded
 
-    def _chunk(self, key: str) -> list[list[int]]:
-        stored = self.tables.history.get(key)
+    def _chunk(self, brand: str, state: dict, chunk_start: int) -> list[list[int]]:
+        """One hour of the brand's history: the latest in its record (``recent``), the others under their keys."""
+        key = bucket_key(brand, chunk_start)
+        stored = state["recent"] if "recent" in state and chunk_start == max(state["chunks"]) \
+            else self.tables.history.get(key)
         if stored is None:
             return []
         return load_or_replace(HISTORY, key, stored, load_history_chunk, list, self.on_replaced)
 
+    def _keep_chunks(self, brand: str, state: dict, chunks: dict[int, list[list[int]]],
+                     through: int | None = None) -> None:
+        """Store the brand's changed history ``chunks`` (start -> entries) along with ``state``, its new record (a
+        copy, written after this): the latest hour goes into the record, the others under their keys, the
+        record's hour among them once a later one takes its place. With ``through`` (a close), the chunks older
+        than the kept history are deleted."""
+        kept = set(state["chunks"]) | set(chunks)
+        if through is not None:
+            for chunk_start in [s for s in kept if s + CHUNK_SECONDS <= through - HISTORY_SECONDS]:
+                self.tables.history.pop(bucket_key(brand, chunk_start), None)
+                kept.discard(chunk_start)
+        latest = max(kept, default=None)
+        held = max(state["chunks"]) if "recent" in state and state["chunks"] else None  # the hour in the record
+        if held is not None and held in kept and held not in chunks:  # stays there, or moves to its key
+            chunks = {**chunks, held: self._chunk(brand, state, held)}
+        state.pop("recent", None)
+        for chunk_start, chunk in chunks.items():
+            if chunk_start == latest:
+                state["recent"] = chunk
+            elif chunk_start in kept:
+                self.tables.history[bucket_key(brand, chunk_start)] = chunk
+        state["chunks"] = sorted(kept)
+
     def history(self, brand: str, state: dict) -> list[list[int]]:
         """The brand's closed bucket counts, oldest first: [[start, count, last offset], ...]."""
-        return [entry for start in sorted(state["chunks"]) for entry in self._chunk(bucket_key(brand, start))]
+        return [entry for start in sorted(state["chunks"]) for entry in self._chunk(brand, state, start)]
 
     def forget(self, key: str) -> None:
         """Delete a brand's state (it has no open bucket) and report its display name."""
@@ -480,16 +509,16 @@ class BucketBook:
         chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
         if state["chunks"] and chunk_start < min(state["chunks"]):
             return True  # older than the kept history
-        key = bucket_key(brand, chunk_start)
-        chunk = self._chunk(key)
+        chunk = self._chunk(brand, state, chunk_start)
         entry = next((e for e in chunk if e[0] == start), None)
         if entry is not None and entry[2] >= offset:
             return False  # redelivered after a restart, already counted
         # new values, never the stored ones changed in place (module doc: never changed in place)
         chunk = sorted([e for e in chunk if e[0] != start] + [[start, entry[1] + 1 if entry else 1, offset]])
-        self.tables.history[key] = chunk
-        if chunk_start not in state["chunks"]:
-            self.brand_states[brand] = {**state, "chunks": sorted([*state["chunks"], chunk_start])}
+        record = dict(state)
+        self._keep_chunks(brand, record, {chunk_start: chunk})
+        if record != state:  # the chunk is the record's, or a new hour
+            self.brand_states[brand] = record
         return True
 
     # ------------------------------------------------------------------------------- early opening
@@ -820,21 +849,16 @@ class BucketBook:
         return max(1, min(detector.early_gate(datetime.fromtimestamp(s, timezone.utc)) for s in starts) * 4 // 5)
 
     def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
-        """Append the closed counts to their hour chunks; drop the chunks older than the kept history."""
+        """Append the closed counts to their hour chunks (the latest into ``state``, the record about to be
+        written); drop the chunks older than the kept history."""
         chunks: dict[int, list[list[int]]] = {}
         for start, count, offset in counted:
             chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
             if chunk_start not in chunks:
-                chunks[chunk_start] = self._chunk(bucket_key(brand, chunk_start))
+                chunks[chunk_start] = self._chunk(brand, state, chunk_start)
             chunk = chunks[chunk_start]
             chunks[chunk_start] = sorted([e for e in chunk if e[0] != start] + [[start, count, offset]])
-        for chunk_start, chunk in chunks.items():
-            self.tables.history[bucket_key(brand, chunk_start)] = chunk
-        kept = set(state["chunks"]) | set(chunks)
-        for chunk_start in [s for s in kept if s + CHUNK_SECONDS <= through - HISTORY_SECONDS]:
-            self.tables.history.pop(bucket_key(brand, chunk_start), None)
-            kept.discard(chunk_start)
-        state["chunks"] = sorted(kept)
+        self._keep_chunks(brand, state, chunks, through)
 
 
 def early_checkpoint(count: int) -> bool:
