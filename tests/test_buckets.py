@@ -112,8 +112,26 @@ def test_a_boundary_judges_only_the_brands_with_mentions_or_an_open_incident():
     b.tables = written
     b.open_buckets, b.brand_states = written.open_buckets, written.brand_states
     b.close("brand 7", START + 610).commit()
-    # its small records only: brand, detector state, term baseline, and this hour's history chunk
-    assert {key for table in vars(written).values() for key in table.written} == {"brand 7", f"brand 7|{START}"}
+    # its record only: detector state, term baseline and this hour's history chunk inside
+    assert {key for table in vars(written).values() for key in table.written} == {"brand 7"}
+
+
+def test_the_current_hours_history_is_in_the_brand_record_and_moves_to_its_own_key_once_the_hour_is_complete():
+    b = book(lateness_s=0)
+    for n, minute in enumerate((0, 5, 55, 60, 65, 125)):
+        step(b, mention(n), START + minute * 60 + 10, 0, n)
+    hour = START // 3600 * 3600
+    state = b.brand_states["acme"]
+    assert state["chunks"] == [hour, hour + 3600] and state["recent"] == [[START + 3600, 1, 3], [START + 3900, 1, 4]]
+    assert list(b.tables.history) == [f"acme|{hour}"]  # the complete hour only; the last bucket is still open
+    assert b.tables.history[f"acme|{hour}"] == [[START, 1, 0], [START + 300, 1, 1], [START + 3300, 1, 2]]
+    b.tables = DetectTables(**{name: _Recording(getattr(b.tables, name)) for name in vars(b.tables)})
+    b.brand_states = b.tables.brand_states
+    assert b.count(mention(6), START + 310, 0, 6) is True  # late, in the complete hour: its own key only
+    assert b.count(mention(7), START + 3610, 0, 7) is True  # late, in the current hour: the brand record
+    assert b.tables.history.written == {f"acme|{hour}"} and b.brand_states.written == {"acme"}
+    assert history(b) == [[START, 1, 0], [START + 300, 2, 6], [START + 3300, 1, 2], [START + 3600, 2, 7],
+                          [START + 3900, 1, 4]]
 
 
 class _Recording(dict):
@@ -130,11 +148,11 @@ def test_empty_buckets_of_a_quiet_brand_are_caught_up_when_it_is_next_judged():
     b = book(lateness_s=0)
     step(b, mention(1, "Acme"), START + 10, 0, 0)
     step(b, mention(2, "Bolt"), START + 1210, 0, 1)  # four buckets later
-    detector = loaded_json(b.tables.detectors["acme"])
+    detector = loaded_json(b.brand_states["acme"]["detector"])
     assert detector["last_index"] == START // 300  # Acme is quiet: not stepped through the empty buckets
     step(b, mention(3, "Acme"), START + 1510, 0, 2)
     step(b, mention(4, "Bolt"), START + 1810, 0, 3)
-    detector = loaded_json(b.tables.detectors["acme"])
+    detector = loaded_json(b.brand_states["acme"]["detector"])
     assert detector["last_index"] == (START + 1500) // 300
     assert detector["seen"] == 6  # the empty run counted, in one step
 
@@ -154,7 +172,7 @@ def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baselin
     opened = [a for a in alerts if a.decision.event == "opened"]
     assert opened and opened[0].decision.kind == "crisis"
     assert "recall" in {t["term"] for t in opened[0].explanation["top_terms"]}
-    assert "recall" not in loaded_json(b.tables.terms["acme"])["frequencies"]
+    assert "recall" not in loaded_json(b.brand_states["acme"]["terms"])["frequencies"]
     assert b.brand_states["acme"]["hot"] and b.brand_states["acme"]["incident"]["count"] > 100
 
 
@@ -166,9 +184,9 @@ def test_detector_and_term_states_written_as_objects_by_an_earlier_version_conti
         events, n = [], 0
         for minute in range(0, 24 * 60, 5):  # calm traffic, then a negative burst
             if minute == upgrade_at:  # what the earlier version wrote: the same states, as objects
-                for view in (b.tables.detectors, b.tables.terms):
-                    for key in list(view):
-                        view[key] = loaded_json(view[key])
+                for key, state in list(b.brand_states.items()):
+                    b.brand_states[key] = {**state, "detector": loaded_json(state["detector"]),
+                                           "terms": loaded_json(state["terms"])}
             burst = 22 * 60 <= minute < 22 * 60 + 20
             for _ in range(30 if burst else 2):
                 m = mention(n, label="negative" if burst else "neutral")
@@ -180,6 +198,55 @@ def test_detector_and_term_states_written_as_objects_by_an_earlier_version_conti
     text = day(book(lateness_s=0))
     assert any(event == ("crisis", "opened") for event in (e[:2] for e in text))
     assert day(book(lateness_s=0), upgrade_at=21 * 60) == text
+
+
+def split_layout(b: BucketBook) -> None:
+    """What the version before wrote, from the same states: brand records of version 2, the detector and term
+    states (JSON text) under their own keys ``d|`` and ``t|``, every history chunk under its own key ``h|``."""
+    for key, state in list(b.brand_states.items()):
+        record = {name: value for name, value in state.items() if name not in ("detector", "terms", "recent")}
+        b.brand_states[key] = {**record, "v": 2}
+        if "detector" in state:
+            b.tables.detectors[key], b.tables.terms[key] = state["detector"], state["terms"]
+        if "recent" in state:
+            b.tables.history[bucket_key(key, max(state["chunks"]))] = state["recent"]
+
+
+@pytest.mark.parametrize("upgrade_at", [21 * 12 * 2, 22 * 12 * 2 + 1])  # an hour before the burst; in its first bucket
+def test_detector_and_term_states_under_their_own_keys_by_the_version_before_continue_identically(upgrade_at):
+    """A worker upgraded in place over a changelog written by the version before (brand records of version 2, the
+    detector and term states under ``d|`` and ``t|``) raises exactly the events it would have, early opening
+    included; each brand's next close (or early opening) moves the states into its record and deletes their keys."""
+
+    def day(b: BucketBook, upgrade_at: int = -1) -> tuple[list, list]:
+        events, n, moved = [], 0, []  # moved: (minute upgraded, minute its record was next written)
+        for minute in range(0, 24 * 60, 5):  # calm traffic, then a negative burst
+            burst = 22 * 60 <= minute < 22 * 60 + 20
+            for _ in range(30 if burst else 2):
+                if n == upgrade_at:
+                    split_layout(b)
+                    assert set(b.tables.detectors) == set(b.tables.terms) == {"acme"}
+                    moved.append(minute)
+                m = mention(n, label="negative" if burst else "neutral")
+                events += [(a.decision.kind, a.decision.event, str(a.decision.at), round(a.decision.severity, 9))
+                           for a in step(b, m, START + minute * 60 + 1, 0, n)]
+                n += 1
+                if len(moved) == 1 and b.brand_states["acme"]["v"] == 3:
+                    moved.append(minute)
+        return events, moved
+
+    straight = book(lateness_s=0)
+    reference, _ = day(straight)
+    assert [e[:2] for e in reference][:1] == [("crisis", "opened")]
+    upgraded = book(lateness_s=0)
+    events, moved = day(upgraded, upgrade_at)
+    assert events == reference
+    assert upgraded.brand_states == straight.brand_states  # the same detector state and term baseline, to the byte
+    assert upgraded.tables.history == straight.tables.history and history(upgraded) == history(straight)
+    assert not upgraded.tables.detectors and not upgraded.tables.terms  # moved into the record, then deleted
+    assert upgraded.brand_states["acme"]["v"] == 3 and isinstance(upgraded.brand_states["acme"]["detector"], str)
+    if upgrade_at % 2:  # upgraded within the burst's first bucket: its early opening wrote the record of version 3
+        assert moved[0] == moved[1] == 22 * 60, moved
 
 
 def test_an_open_incident_is_judged_at_every_boundary_and_resolves_without_mentions():
@@ -211,7 +278,7 @@ def test_a_brands_first_mention_a_year_old_starts_its_history_without_replaying_
     step(b, mention(2, "Acme"), START - 365 * DAY + 10, 0, 1)  # a new brand's first mention is never late
     step(b, mention(3, "Acme"), START + 310, 0, 2)
     step(b, mention(4, "Bolt"), START + 610, 0, 3)
-    state = loaded_json(b.tables.detectors["acme"])
+    state = loaded_json(b.brand_states["acme"]["detector"])
     assert state["seen"] == 2 and state["last_index"] == (START + 300) // 300  # the year was not replayed
     assert b.count(mention(5, "Acme"), START - 365 * DAY + 400, 0, 4) is True  # behind the clock now: late
 
@@ -275,9 +342,10 @@ def test_stored_values_that_cannot_be_loaded_are_replaced_and_reported_not_raise
     step(b, mention(1), START + 10, 0, 0)
     step(b, mention(2), START + 310, 0, 1)
     b.open_buckets[bucket_key("acme", START + 300)]["digest"]["reach"] = None  # Faust's JSON for infinity
-    b.tables.detectors["acme"] = {"version": -1}  # another detector version (written as an object, as before)
-    b.tables.terms["acme"] = '{"frequencies": {"recall": 1'  # cut short
-    b.tables.history[bucket_key("acme", START // 3600 * 3600)] = "garbage"
+    b.brand_states["acme"] = {**b.brand_states["acme"],
+                              "detector": {"version": -1},  # another detector version (written as an object)
+                              "terms": '{"frequencies": {"recall": 1',  # cut short
+                              "recent": "garbage"}  # this hour's history chunk
     b.clock.reset([0])  # values come back from a changelog after a restart: the worker's caches start empty
     b.count(mention(3), START + 320, 0, 2)  # the bucket is replaced: counted afresh
     closing = b.close("acme", START + 600)
@@ -287,7 +355,7 @@ def test_stored_values_that_cannot_be_loaded_are_replaced_and_reported_not_raise
     b.brand_states["acme"] = {**b.brand_states["acme"], "v": 1, "history": []}  # a record of version 1
     b.count(mention(4), START + 610, 0, 3)
     assert forgotten == ["Acme"] and b.brand_states["acme"]["closed_through"] == START + 600
-    assert b.brand_states["acme"]["chunks"] == [] and "acme" not in b.tables.detectors
+    assert b.brand_states["acme"]["chunks"] == [] and "detector" not in b.brand_states["acme"]
 
 
 def test_a_brand_silent_longer_than_the_horizon_with_no_open_incident_is_forgotten():

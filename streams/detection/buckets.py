@@ -5,20 +5,25 @@ One path for the stream and for ``ascolta detect``: :class:`BucketBook` works ov
 (:mod:`streams.detection.offline`), so both count, close and explain with the same code. Values are JSON-safe,
 so the tables changelog them. In the worker the six are key-prefixed views of one table, ``detect-state``
 (:meth:`DetectTables.within`, prefixes in ``VIEWS``; the detect stage's counted-mention keys are a seventh, ``m|``),
-so a crash keeps its writes in order. The layout (the incident room reads it too):
+so a crash keeps its writes in order. The layout (the windows view, ``/ascolta/windows``, reads it too):
 
 * ``open-buckets``: ``"<brand>|<bucket start, epoch s>"`` -> ``{"digest": BucketDigest dict, "offset": last
   applied input offset}``; the offset makes counting idempotent under redelivery;
-* ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> a small
-  record ``{"v": 2, "p": input partition, "name": display name as first seen, "closed_through": first bucket
+* ``brand-states``: brand key (:func:`~streams.text.brand_key`: 'ACME' and 'Acme' are one brand) -> the brand
+  record ``{"v": 3, "p": input partition, "name": display name as first seen, "closed_through": first bucket
   the detector has not judged, "last_active": start of the last bucket with mentions, "hot": judged at every
   boundary, "incident": BucketDigest dict of the open incident or None, "chunks": [history chunk starts],
-  "early_from": the count from which the next bucket is judged while still open (absent: not yet)}``;
-* ``detector-states``: brand key -> :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident
-  opened early);
-* ``term-baselines``: brand key -> :meth:`TermBaseline.to_dict` as JSON text (opaque);
+  "recent": the latest history chunk, "early_from": the count from which the next bucket is judged while still
+  open, "detector": :meth:`BrandDetector.to_state` as JSON text (opaque; it holds an incident opened early),
+  "terms": :meth:`TermBaseline.to_dict` as JSON text (opaque)}`` (the last four absent until the brand is first
+  judged); one record, so a close writes the judged buckets, their counts and the detector's step in one write;
+* ``detector-states``, ``term-baselines``: brand key -> the detector state and term baseline of a record of
+  version 2 (written by the version before, which kept them apart). Read while the record is of version 2; the
+  brand's next close or early opening moves them into its record and deletes them (:meth:`BucketBook._parts`);
 * ``bucket-history``: ``"<brand>|<hour start>"`` -> ``[[bucket start, count, last offset], ...]``: closed
-  counts, late mentions included, for the last two days;
+  counts, late mentions included, for the last two days; the latest hour is the record's ``recent`` (a close
+  counts into it), and moves to its key when a later hour takes its place (a record without ``recent``, of
+  version 2, has every hour under its key);
 * ``partition-clocks``: input partition (str) -> ``{"watermark": event time, "boundary": first bucket still
   open}``, written when the boundary moves, so lateness survives a restart;
 * ``awaited-mentions``: de-duplication key of a mention announced at ingest and not yet counted -> ``{"p": input
@@ -26,15 +31,16 @@ so a crash keeps its writes in order. The layout (the incident room reads it too
 
 Cost follows activity: a bucket boundary judges only the brands with mentions in the closing buckets and the
 "hot" ones (an open incident, or recent mentions that a window could still fire on), and writes only their
-small records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
+records. A quiet brand is left alone; when its next bucket closes, its run of empty buckets is caught up
 at once (:meth:`BrandDetector.skip_empty`, :meth:`TermBaseline.skip`), so ``closed_through`` of a quiet brand
 lags the partition's boundary. Brands silent past the horizon (no incident) are swept once an hour.
 
 An extreme burst opens its incident before its bucket closes (:meth:`BucketBook.open_early`, after each counted
 mention): judged only once the open bucket's count passes the brand's ``early_from`` (stored at its last close)
-and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector's state keeps
-the early incident (the one write), and the bucket's close continues it. Mentions announced before they are scored
-(:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the model is behind.
+and then at counts a quarter apart, so ordinary brands pay one comparison per mention. The detector state in the
+brand record keeps the early incident (the one write), and the bucket's close continues it. Mentions announced
+before they are scored (:meth:`BucketBook.arrive`, worker memory only) make that judgement current while the
+model is behind.
 
 A bucket closes once the partition's watermark (the latest event time seen on it, or the wall clock on a quiet
 live partition: :meth:`BucketBook.tick`) has passed its end by the allowed lateness, and no mention announced for
@@ -57,7 +63,9 @@ copy stored ones (values written as objects by earlier versions still load).
 A value stored in a table is never changed in place, only replaced: Faust serialises a changelog write when
 its producer buffer sends it, so an object changed after it was stored would reach the changelog ahead of the
 writes that belong with the change, and a crash could keep one without the other. ``commit`` writes in the
-order a crash may cut: history, detector, terms, then the brand record that says the buckets are judged.
+order a crash may cut: the complete hours of history, then the brand record, which says the buckets are judged
+and holds their counts and the detector's and term baseline's step with them (a crash keeps all or none), then
+the open buckets deleted.
 
 Stored values come back from a changelog written by older versions or corrupted; one that cannot be loaded
 is replaced (:mod:`.stored`), never a crash at every bucket boundary.
@@ -80,6 +88,8 @@ from .detector import STATE_VERSION, BrandDetector, Bucket, DetectorConfig, json
 from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
+
+SPLIT_RECORD = 2  # the brand record version whose detector and term states are under their own keys
 
 log = logging.getLogger(__name__)
 
@@ -211,9 +221,10 @@ class BrandTimeline:
     def close(self, start: int, digest: BucketDigest) -> list[Alert]:
         """Judge one complete bucket; the alerts it raises, each explained by its incident so far.
 
-        A bucket the stored detector has already judged (a crash after its state was written, before the
-        brand's record was: :meth:`BucketBook.close_until` writes in that order) raises nothing again; its
-        digest joins the incident the detector holds open, which the older brand record does not know yet."""
+        A bucket the stored detector has already judged raises nothing again; its digest joins the incident the
+        detector holds open, which the older brand record does not know yet. Only a changelog of version 2 can
+        hold one: there the detector's state was written before the brand record, and a crash could fall between
+        (a record of version 3 holds both)."""
         bucket = to_bucket(start, digest)
         judged = self.detector.judged(bucket.start)
         decisions = [] if judged else self.detector.update(bucket)
@@ -387,6 +398,20 @@ class BucketBook:
             self.forget(key)
         return state
 
+    def _parts(self, key: str, state: dict) -> tuple[object, object]:
+        """The brand's stored detector and term states (JSON text, or objects written by an earlier version; None:
+        none yet): in its record, or under their own keys in a record of version 2 (written before)."""
+        if state["v"] == SPLIT_RECORD:
+            return self.tables.detectors.get(key), self.tables.terms.get(key)
+        return state.get("detector"), state.get("terms")
+
+    def _drop_split_parts(self, key: str) -> None:
+        """After a brand record that holds the detector and term states is written: their keys of version 2, if
+        any (a record written before, or a crash between that write and this), deleted. A lookup when none."""
+        for view in (self.tables.detectors, self.tables.terms):
+            if key in view:
+                del view[key]
+
     def _stored_bucket(self, key: str, partition: int) -> tuple[BucketDigest, int] | None:
         """An open bucket's digest and last applied offset; None when there is none or it cannot be loaded."""
         digests = self.clock.digests.setdefault(partition, {})
@@ -401,15 +426,41 @@ class BucketBook:
             digests[key] = loaded
         return loaded
 
-    def _chunk(self, key: str) -> list[list[int]]:
-        stored = self.tables.history.get(key)
+    def _chunk(self, brand: str, state: dict, chunk_start: int) -> list[list[int]]:
+        """One hour of the brand's history: the latest in its record (``recent``), the others under their keys."""
+        key = bucket_key(brand, chunk_start)
+        stored = state["recent"] if "recent" in state and chunk_start == max(state["chunks"]) \
+            else self.tables.history.get(key)
         if stored is None:
             return []
         return load_or_replace(HISTORY, key, stored, load_history_chunk, list, self.on_replaced)
 
+    def _keep_chunks(self, brand: str, state: dict, chunks: dict[int, list[list[int]]],
+                     through: int | None = None) -> None:
+        """Store the brand's changed history ``chunks`` (start -> entries) along with ``state``, its new record (a
+        copy, written after this): the latest hour goes into the record, the others under their keys, the
+        record's hour among them once a later one takes its place. With ``through`` (a close), the chunks older
+        than the kept history are deleted."""
+        kept = set(state["chunks"]) | set(chunks)
+        if through is not None:
+            for chunk_start in [s for s in kept if s + CHUNK_SECONDS <= through - HISTORY_SECONDS]:
+                self.tables.history.pop(bucket_key(brand, chunk_start), None)
+                kept.discard(chunk_start)
+        latest = max(kept, default=None)
+        held = max(state["chunks"]) if "recent" in state and state["chunks"] else None  # the hour in the record
+        if held is not None and held in kept and held not in chunks:  # stays there, or moves to its key
+            chunks = {**chunks, held: self._chunk(brand, state, held)}
+        state.pop("recent", None)
+        for chunk_start, chunk in chunks.items():
+            if chunk_start == latest:
+                state["recent"] = chunk
+            elif chunk_start in kept:
+                self.tables.history[bucket_key(brand, chunk_start)] = chunk
+        state["chunks"] = sorted(kept)
+
     def history(self, brand: str, state: dict) -> list[list[int]]:
         """The brand's closed bucket counts, oldest first: [[start, count, last offset], ...]."""
-        return [entry for start in sorted(state["chunks"]) for entry in self._chunk(bucket_key(brand, start))]
+        return [entry for start in sorted(state["chunks"]) for entry in self._chunk(brand, state, start)]
 
     def forget(self, key: str) -> None:
         """Delete a brand's state (it has no open bucket) and report its display name."""
@@ -458,16 +509,16 @@ class BucketBook:
         chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
         if state["chunks"] and chunk_start < min(state["chunks"]):
             return True  # older than the kept history
-        key = bucket_key(brand, chunk_start)
-        chunk = self._chunk(key)
+        chunk = self._chunk(brand, state, chunk_start)
         entry = next((e for e in chunk if e[0] == start), None)
         if entry is not None and entry[2] >= offset:
             return False  # redelivered after a restart, already counted
         # new values, never the stored ones changed in place (module doc: never changed in place)
         chunk = sorted([e for e in chunk if e[0] != start] + [[start, entry[1] + 1 if entry else 1, offset]])
-        self.tables.history[key] = chunk
-        if chunk_start not in state["chunks"]:
-            self.brand_states[brand] = {**state, "chunks": sorted([*state["chunks"], chunk_start])}
+        record = dict(state)
+        self._keep_chunks(brand, record, {chunk_start: chunk})
+        if record != state:  # the chunk is the record's, or a new hour
+            self.brand_states[brand] = record
         return True
 
     # ------------------------------------------------------------------------------- early opening
@@ -552,7 +603,8 @@ class BucketBook:
 
     def _judge_early(self, key: str, start: int, digest: BucketDigest, event_time: float, now: float | None
                      ) -> EarlyOpening:
-        state, detector = self._stored_state(key, load_closable_brand_state), self.tables.detectors.get(key)
+        state = self._stored_state(key, load_closable_brand_state)
+        detector, terms = self._parts(key, state) if state is not None else (None, None)
         if state is None or state["incident"] is not None or not isinstance(detector, (str, dict)):
             return NOT_EARLY  # an incident is open (the close judges its growth), or nothing judged yet
         try:
@@ -568,7 +620,7 @@ class BucketBook:
         if any(closed.alerts for closed in closing.buckets):
             return NOT_EARLY  # the waiting buckets raise something: their close comes first
         timeline = closing.buckets[-1].timeline if closing.buckets else BrandTimeline(
-            key, self.config, state, detector, self.tables.terms.get(key), self.on_replaced)
+            key, self.config, state, detector, terms, self.on_replaced)
         partial, latest = self._partial(key, state["p"], start, digest, event_time, now)
         decision = timeline.detector.early(partial, latest - start)
         if decision is None:
@@ -577,9 +629,14 @@ class BucketBook:
         early = timeline.detector.state.early
 
         def commit() -> None:
-            """The stored detector state, with the early incident, is the one write: the waiting buckets are
-            judged by their own close, and the bucket's close continues the incident."""
-            self.tables.detectors[key] = stored_json({**detector, "version": STATE_VERSION, "early": early})
+            """The brand record with its stored detector state plus the early incident is the one write (the term
+            baseline as stored): the waiting buckets are judged by their own close, and the bucket's close continues
+            the incident."""
+            self.brand_states[key] = {
+                **state, "v": BRAND_RECORD_VERSION, "detector": stored_json({**detector, "version": STATE_VERSION,
+                                                                            "early": early}),
+                "terms": terms if terms is None or isinstance(terms, str) else stored_json(terms)}
+            self._drop_split_parts(key)
 
         return EarlyOpening([alert], commit)
 
@@ -731,8 +788,7 @@ class BucketBook:
         starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
         if not starts and not state["hot"]:
             return Closing([], lambda: None)
-        timeline = BrandTimeline(brand, self.config, state, self.tables.detectors.get(brand),
-                                 self.tables.terms.get(brand), self.on_replaced)
+        timeline = BrandTimeline(brand, self.config, state, *self._parts(brand, state), self.on_replaced)
         closed: list[ClosedBucket] = []
         counted: list[tuple[int, int, int]] = []  # (start, count, offset) of the closed buckets with mentions
         t = state["closed_through"]
@@ -758,18 +814,20 @@ class BucketBook:
             t = start + b
 
         def commit() -> None:
-            """Written in the order a crash may cut the changelog: the detector's step before the record that
-            says the buckets are judged (a cut in between re-judges them, and the detector skips what it has
-            seen), the open buckets deleted last."""
+            """Written in the order a crash may cut the changelog: the history, then the brand record, which says
+            the buckets are judged and holds the detector's and term baseline's step with it (a cut before it
+            re-judges them), then the open buckets deleted."""
             self._record_history(brand, state, counted, t)
-            self.tables.detectors[brand] = stored_json(timeline.detector.to_state(handover=True))
-            self.tables.terms[brand] = stored_json(timeline.terms.to_dict())
             hot = not timeline.detector.quiet
             last_active = max([state["last_active"] or -1] + [c[0] for c in counted])
-            state.update(closed_through=t, hot=hot, last_active=None if last_active < 0 else last_active,
+            state.update(v=BRAND_RECORD_VERSION, closed_through=t, hot=hot,
+                         last_active=None if last_active < 0 else last_active,
                          incident=timeline.incident.to_dict() if timeline.incident else None,
-                         early_from=self._early_from(timeline.detector, t))
+                         early_from=self._early_from(timeline.detector, t),
+                         detector=stored_json(timeline.detector.to_state(handover=True)),
+                         terms=stored_json(timeline.terms.to_dict()))
             self.brand_states[brand] = state
+            self._drop_split_parts(brand)
             (self._hot(partition).add if hot else self._hot(partition).discard)(brand)
             digests = self.clock.digests.get(partition, {})
             for start in starts:  # only after the state that counts them is written: a crash loses nothing
@@ -791,21 +849,16 @@ class BucketBook:
         return max(1, min(detector.early_gate(datetime.fromtimestamp(s, timezone.utc)) for s in starts) * 4 // 5)
 
     def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
-        """Append the closed counts to their hour chunks; drop the chunks older than the kept history."""
+        """Append the closed counts to their hour chunks (the latest into ``state``, the record about to be
+        written); drop the chunks older than the kept history."""
         chunks: dict[int, list[list[int]]] = {}
         for start, count, offset in counted:
             chunk_start = start // CHUNK_SECONDS * CHUNK_SECONDS
             if chunk_start not in chunks:
-                chunks[chunk_start] = self._chunk(bucket_key(brand, chunk_start))
+                chunks[chunk_start] = self._chunk(brand, state, chunk_start)
             chunk = chunks[chunk_start]
             chunks[chunk_start] = sorted([e for e in chunk if e[0] != start] + [[start, count, offset]])
-        for chunk_start, chunk in chunks.items():
-            self.tables.history[bucket_key(brand, chunk_start)] = chunk
-        kept = set(state["chunks"]) | set(chunks)
-        for chunk_start in [s for s in kept if s + CHUNK_SECONDS <= through - HISTORY_SECONDS]:
-            self.tables.history.pop(bucket_key(brand, chunk_start), None)
-            kept.discard(chunk_start)
-        state["chunks"] = sorted(kept)
+        self._keep_chunks(brand, state, chunks, through)
 
 
 def early_checkpoint(count: int) -> bool:

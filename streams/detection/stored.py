@@ -53,7 +53,11 @@ def load_digest(data: Any) -> BucketDigest:
     return digest
 
 
-BRAND_RECORD_VERSION = 2  # 2 split the detector, term baseline and history out of the brand record
+# 2 split the detector, term baseline and history out of the brand record; 3 took the detector and term baseline
+# back in, as JSON text (one write per close instead of three)
+BRAND_RECORD_VERSION = 3
+# Versions still loaded: a version 2 record's detector and term states are under their own keys (``d|``, ``t|``)
+LOADABLE_BRAND_RECORDS = (2, 3)
 
 
 def load_brand_state(data: Any) -> dict:
@@ -61,8 +65,8 @@ def load_brand_state(data: Any) -> dict:
     A record of another version (version 1 held the whole state in one value) is refused: replaced."""
     if not isinstance(data, dict):
         raise TypeError(f"brand state is {type(data).__name__}, not an object")
-    if data.get("v") != BRAND_RECORD_VERSION:
-        raise ValueError(f"brand record version {data.get('v')!r}, expected {BRAND_RECORD_VERSION}")
+    if data.get("v") not in LOADABLE_BRAND_RECORDS:
+        raise ValueError(f"brand record version {data.get('v')!r}, expected one of {LOADABLE_BRAND_RECORDS}")
     int(data["p"]), int(data["closed_through"])
     if not isinstance(data["chunks"], list):
         raise TypeError("brand state history chunks are not a list")
