@@ -89,10 +89,9 @@ from .digest import BucketDigest, TermBaseline
 from .stored import (BRAND_RECORD_VERSION, load_brand_state, load_closable_brand_state, load_digest,
                      load_history_chunk, load_or_replace)
 
-SPLIT_RECORD = 2  # the brand record version whose detector and term states are under their own keys
-
 log = logging.getLogger(__name__)
 
+SPLIT_RECORD = 2  # the brand record version whose detector and term states are under their own keys
 HISTORY_SECONDS = 2 * 24 * 3600  # closed bucket counts kept per brand (two days)
 CHUNK_SECONDS = 3600  # one history record per brand and hour: a boundary rewrites a few hundred bytes
 TONE_SAMPLE = 20  # scored mentions of an open bucket whose tone stands for the ones still being scored ...
