@@ -60,9 +60,6 @@ def worker_main() -> None:
             for i in range(writes):
                 state[f"{key}|{i}"] = {**VALUE, "offset": event.message.offset}
 
-    app.finalize()
-    app.worker_init()
-    app.worker_init_post_autodiscover()
     run_worker(app, "warn")
 
 

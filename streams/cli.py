@@ -42,18 +42,20 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     settings = asyncio.run(resolve_raw_topic_pattern(settings))
     app = app_module.configure(settings)
     asyncio.run(app_module.declare_topics(settings))
-    app.finalize()
-    app.worker_init()
-    app.discover()
-    app.worker_init_post_autodiscover()
     run_worker(app, args.loglevel)
     return 0  # not reached: the worker exits the process
 
 
 def run_worker(app, loglevel: str) -> None:
-    """Run a Faust worker for ``app`` until it stops, logging to stderr; exits the process."""
+    """Run a Faust worker for ``app`` until it stops, logging to stderr; exits the process. Starts the app as
+    Faust's own ``App.main`` does (agents of the ``autodiscover`` modules found), without its command line."""
     import faust
 
+    app.finalize()
+    app.worker_init()
+    if app.conf.autodiscover:
+        app.discover()
+    app.worker_init_post_autodiscover()
     worker = faust.Worker(app, loglevel=loglevel, stdout=sys.stderr, stderr=sys.stderr)
     # Faust's startup spinner, at --loglevel warn or above, sets the root logger to DEBUG for the worker's whole
     # life: every debug call of Faust and aiokafka then builds a LogRecord (13% of the worker's CPU in

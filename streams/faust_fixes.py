@@ -23,8 +23,8 @@ lost. Each fetch now uses a snapshot of the set taken when it starts (see _fetch
 waits on, ``wait_until_ebb``) woke at every message sent, each wake a ``wait_for`` with its own task and timer.
 A boundary that writes tens of thousands of changelog records spent more CPU in those wakes than in the sends
 (profiled at 10,000 brands, the detect stage: 95,000 resumes of the commit's flush and 110,000 back-pressure
-waits for 137,000 records sent). Both now look at the buffer every ``DRAIN_POLL_S``, and back-pressure starts at ``BUFFER_MAX_MESSAGES``
-buffered records rather than 100.
+waits for 137,000 records sent). Both now look at the buffer every ``DRAIN_POLL_S``, and back-pressure starts
+at ``BUFFER_MAX_MESSAGES`` buffered records rather than 100.
 """
 from __future__ import annotations
 
