@@ -176,28 +176,40 @@ def test_a_crisis_is_explained_by_its_own_buckets_and_does_not_teach_the_baselin
     assert b.brand_states["acme"]["hot"] and b.brand_states["acme"]["incident"]["count"] > 100
 
 
+def burst_day():
+    """(offset, minute, mention): a day of Acme's calm traffic, two mentions every 5 minutes, then a negative burst
+    of 30 every 5 minutes from 22:00 for 20 minutes."""
+    n = 0
+    for minute in range(0, 24 * 60, 5):
+        burst = 22 * 60 <= minute < 22 * 60 + 20
+        for _ in range(30 if burst else 2):
+            yield n, minute, mention(n, label="negative" if burst else "neutral")
+            n += 1
+
+
+def stepped(b: BucketBook, n: int, minute: int, m: dict) -> list[tuple]:
+    """The events ``m`` raises at ``minute`` (offset ``n``), comparable across runs."""
+    return [(a.decision.kind, a.decision.event, str(a.decision.at), round(a.decision.severity, 9))
+            for a in step(b, m, START + minute * 60 + 1, 0, n)]
+
+
 def test_detector_and_term_states_written_as_objects_by_an_earlier_version_continue_identically():
     """States are stored as JSON text; a changelog written before holds them as objects, and a worker upgraded in
     place must continue from them exactly as from the text."""
 
-    def day(b: BucketBook, upgrade_at: int | None = None) -> list:
-        events, n = [], 0
-        for minute in range(0, 24 * 60, 5):  # calm traffic, then a negative burst
-            if minute == upgrade_at:  # what the earlier version wrote: the same states, as objects
+    def day(b: BucketBook, upgrade_at: int = -1) -> list:
+        events = []
+        for n, minute, m in burst_day():
+            if n == upgrade_at:  # what the earlier version wrote: the same states, as objects
                 for key, state in list(b.brand_states.items()):
                     b.brand_states[key] = {**state, "detector": loaded_json(state["detector"]),
                                            "terms": loaded_json(state["terms"])}
-            burst = 22 * 60 <= minute < 22 * 60 + 20
-            for _ in range(30 if burst else 2):
-                m = mention(n, label="negative" if burst else "neutral")
-                events += [(a.decision.kind, a.decision.event, str(a.decision.at), round(a.decision.severity, 9))
-                           for a in step(b, m, START + minute * 60 + 1, 0, n)]
-                n += 1
+            events += stepped(b, n, minute, m)
         return events
 
     text = day(book(lateness_s=0))
     assert any(event == ("crisis", "opened") for event in (e[:2] for e in text))
-    assert day(book(lateness_s=0), upgrade_at=21 * 60) == text
+    assert day(book(lateness_s=0), upgrade_at=21 * 12 * 2) == text  # at 21:00, before its first mention
 
 
 def split_layout(b: BucketBook) -> None:
@@ -219,20 +231,15 @@ def test_detector_and_term_states_under_their_own_keys_by_the_version_before_con
     included; each brand's next close (or early opening) moves the states into its record and deletes their keys."""
 
     def day(b: BucketBook, upgrade_at: int = -1) -> tuple[list, list]:
-        events, n, moved = [], 0, []  # moved: (minute upgraded, minute its record was next written)
-        for minute in range(0, 24 * 60, 5):  # calm traffic, then a negative burst
-            burst = 22 * 60 <= minute < 22 * 60 + 20
-            for _ in range(30 if burst else 2):
-                if n == upgrade_at:
-                    split_layout(b)
-                    assert set(b.tables.detectors) == set(b.tables.terms) == {"acme"}
-                    moved.append(minute)
-                m = mention(n, label="negative" if burst else "neutral")
-                events += [(a.decision.kind, a.decision.event, str(a.decision.at), round(a.decision.severity, 9))
-                           for a in step(b, m, START + minute * 60 + 1, 0, n)]
-                n += 1
-                if len(moved) == 1 and b.brand_states["acme"]["v"] == 3:
-                    moved.append(minute)
+        events, moved = [], []  # moved: (minute upgraded, minute its record was next written)
+        for n, minute, m in burst_day():
+            if n == upgrade_at:
+                split_layout(b)
+                assert set(b.tables.detectors) == set(b.tables.terms) == {"acme"}
+                moved.append(minute)
+            events += stepped(b, n, minute, m)
+            if len(moved) == 1 and b.brand_states["acme"]["v"] == 3:
+                moved.append(minute)
         return events, moved
 
     straight = book(lateness_s=0)
