@@ -17,6 +17,7 @@ exists and written back with any texts it lacked; delete it when the model chang
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
@@ -66,16 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, default=None,
                         help="JSON cache of the model's labels (text -> label), read if present, written back")
     args = parser.parse_args(argv)
-    loaded = []
-
-    def classifier():
-        if not loaded:
-            loaded.append(load_classifier("default", data_dir=args.data_dir))
-        return loaded[0]
-
+    classifier = functools.cache(lambda: load_classifier("default", data_dir=args.data_dir))
     labels: dict[str, str] = {}
     if args.labels is not None and args.labels.exists():
         labels = json.loads(args.labels.read_text(encoding="utf-8"))
+    cached = len(labels)
     print(f"setup: sample stream, {args.hours:g} h per run, default model from {args.data_dir}"
           f"{f' (labels cached in {args.labels})' if args.labels else ''}, detector defaults, "
           f"{len(STARTS)} start times (UTC)")
@@ -96,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"start {start:%H:%M}: crisis at {windows['crisis'].start:%H:%M} opened in bucket "
                   f"{crisis_no or 'never'}; launch at {windows['opportunity'].start:%H:%M} opened in bucket "
                   f"{launch_no or 'never'}; other events: {others or 'none'}", flush=True)
-    if args.labels is not None and loaded:
+    if args.labels is not None and len(labels) > cached:
         args.labels.write_text(json.dumps(labels, ensure_ascii=False), encoding="utf-8")
     for name, buckets in (("crisis", crisis_buckets), ("launch", launch_buckets)):
         opened_at = [b for b in buckets if b is not None]
