@@ -7,30 +7,42 @@ so it happens here, on the brand-keyed scored topic, co-partitioned with the cha
 resumes with the same story ids. A failed assignment costs the mention its ``story``, never the mention. Dead
 letters (only unexpected errors) name the raw message, with stage ``enrich``: this is the enrich stage's last
 step as the contracts see it.
+
+The order is the one ingest announced on ``mentions.arrivals`` (:mod:`streams.stories.order`), not the order the
+workers scored in, so one worker and many assign the same stories. Held messages stay unacknowledged (a crash
+or a rebalance redelivers them), are acknowledged in offset order, and do not hold up a rebalance: Faust waits
+for every delivered message to be acknowledged before it gives partitions up, so :func:`hold` takes them off
+that list; nothing is released or acknowledged while a rebalance is under way, and the revoked partitions'
+holds are dropped, to be redelivered to their next owner.
 """
+
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import orjson
+from faust.types import TP
 
 from . import metrics
-from .app import JSON_SCHEMA, app, enriched_topic, scored_topic, settings
+from .app import JSON_SCHEMA, app, enriched_topic, settings
 from .contracts import format_rfc3339, parse_rfc3339
 from .deadletter import guard, message_origin, raw_origin
+from .normalise import dedup_key
 from .scored import read_scored
 from .seen import processing
 from .stories.assign import StoryBook
+from .stories.order import AnnouncedOrder, InOrderAcks
 
 log = logging.getLogger(__name__)
 
 stories = StoryBook(app.Table("stories", default=None, schema=JSON_SCHEMA, partitions=settings.partitions))
-
-
-def event_time(record: dict) -> float:
-    """A scored mention's ``created_at`` (ingest normalised it), for ordering a batch."""
-    return parse_rfc3339(record["created_at"]).timestamp()
+order = AnnouncedOrder(settings.arrival_hold_s)
+acks = InOrderAcks()
+# The ticks (streams/detect.py) wake the stage on a quiet partition, so a given-up announcement is let go on time.
+stories_input = app.topic(settings.scored_topic, settings.arrivals_topic, settings.ticks_topic,
+                          partitions=settings.partitions)
 
 
 def assign_stories(batch: list[tuple]) -> list[dict | None]:
@@ -71,16 +83,71 @@ def origin_of(record: dict, raw_key: dict):
     return raw_origin({"processing": record["processing"], "raw_key": raw_key, "mention": record})
 
 
-@app.agent(scored_topic)
+def hold(event) -> None:
+    """Keep ``event`` uncommitted until :func:`let_go` (``take_events`` acknowledges its whole batch: this adds a
+    reference that batch's acknowledgement leaves), without holding up a rebalance or a stop, which wait for every
+    delivered message still on the consumer's unacknowledged list."""
+    event.message.incref()
+    app.consumer._unacked_messages.discard(event.message)
+
+
+async def let_go(stream, event) -> None:
+    """Done with ``event``: acknowledge it and whatever it held back in its partition, in offset order."""
+    message = event.message
+    for ready in acks.done(message.topic, message.partition, message.offset):
+        await stream.ack(ready)
+
+
+@app.on_partitions_revoked.connect
+async def forget_revoked_holds(app, revoked, **kwargs) -> None:
+    """Their held messages were never acknowledged: the next owner reads them again, in order."""
+    partitions = {tp.partition for tp in revoked}
+    order.forget(partitions)
+    acks.forget(partitions)
+
+
+def take_in(event, now: float) -> bool:
+    """Record one message in the order (False for one with nothing to wait for: a tick, a duplicate's
+    announcement)."""
+    message = event.message
+    if message.topic == settings.arrivals_topic:
+        arrival = orjson.loads(event.value)
+        return order.announce(message.partition, arrival["key"], message.offset, event, now)
+    if message.topic != settings.scored_topic:
+        return False
+    record, raw_key, embedding = read_scored(event.value)
+    arrivals_end = app.consumer.highwater(TP(settings.arrivals_topic, message.partition))
+    order.scored(message.partition, dedup_key(record), (event, record, raw_key, embedding), arrivals_end)
+    return True
+
+
+@app.agent(stories_input)
 async def storied(stream):
     async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-        timed = []
+        generation, now = app.rebalancing_count, time.time()
         for event in events:
-            async with guard("enrich", message_origin(event.message, event.value)):
-                record, raw_key, embedding = read_scored(event.value)
-                timed.append((event_time(record), (event, record, raw_key, embedding)))
-        # Mentions scored on several partitions (and workers) arrive interleaved: a batch in event time, stable.
-        batch = [row for _, row in sorted(timed, key=lambda pair: pair[0])]
-        for (_, record, raw_key, _), story in zip(batch, assign_stories(batch)):
+            hold(event)
+        if app.rebalancing:  # redelivered once the partitions are assigned again
+            continue
+        for event in events:
+            message = event.message
+            acks.received(message.topic, message.partition, message.offset, event)
+            waits = False
+            async with guard("enrich", message_origin(message, event.value)):
+                waits = take_in(event, now)
+            if not waits:
+                await let_go(stream, event)
+        released = [release for partition in list(order.partitions) for release in order.releases(partition, now)]
+        batch = [release.scored for release in released if release.scored is not None]
+        if len(batch) < len(released):
+            log.warning("stories: gave up waiting %d s for %d announced mentions never scored (dead-lettered "
+                        "upstream?); the mentions after them go on", settings.arrival_hold_s, len(released) - len(batch))
+        for (event, record, raw_key, _), story in zip(batch, assign_stories(batch)):
             async with guard("enrich", origin_of(record, raw_key)):
                 await publish(record, story)
+        if app.rebalancing or app.rebalancing_count != generation:
+            continue  # acknowledged now, these could be committed over held ones: redelivered instead
+        for release in released:
+            for event in (release.scored and release.scored[0], release.arrival):
+                if event is not None:
+                    await let_go(stream, event)
