@@ -116,9 +116,14 @@ def take_in(event, now: float) -> bool:
     if message.topic != settings.scored_topic:
         return False
     record, raw_key, embedding = read_scored(event.value)
-    arrivals_end = app.consumer.highwater(TP(settings.arrivals_topic, message.partition))
-    order.scored(message.partition, dedup_key(record), (event, record, raw_key, embedding), arrivals_end)
+    order.scored(message.partition, dedup_key(record), (event, record, raw_key, embedding),
+                 arrivals_end(message.partition), now)
     return True
+
+
+def arrivals_end(partition: int) -> int | None:
+    """The log end of the partition's announcements, as the last fetch saw it (None before any)."""
+    return app.consumer.highwater(TP(settings.arrivals_topic, partition))
 
 
 @app.agent(stories_input)
@@ -137,7 +142,8 @@ async def storied(stream):
                 waits = take_in(event, now)
             if not waits:
                 await let_go(stream, event)
-        released = [release for partition in list(order.partitions) for release in order.releases(partition, now)]
+        released = [release for partition in list(order.partitions)
+                    for release in order.releases(partition, now, arrivals_end(partition))]
         batch = [release.scored for release in released if release.scored is not None]
         if len(batch) < len(released):
             log.warning("stories: gave up waiting %d s for %d announced mentions never scored (dead-lettered "

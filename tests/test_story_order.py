@@ -22,7 +22,7 @@ def test_scored_mentions_come_out_in_announcement_order_whatever_the_scoring_ord
         scoring = keys[:]
         random.Random(seed).shuffle(scoring)
         for key in scoring:
-            order.scored(0, key, key, arrivals_end=len(keys))
+            order.scored(0, key, key, arrivals_end=len(keys), now=0.0)
             out += [r.scored for r in order.releases(0, 1.0)]
         assert out == keys
 
@@ -31,10 +31,10 @@ def test_a_mention_waits_for_the_ones_announced_before_it_and_goes_with_its_anno
     order = AnnouncedOrder(HOLD_S)
     order.announce(0, "a", 0, "arrival-a", 0.0)
     order.announce(0, "b", 1, "arrival-b", 0.0)
-    order.scored(0, "b", "scored-b", arrivals_end=2)
+    order.scored(0, "b", "scored-b", arrivals_end=2, now=0.0)
     assert released_keys(order) == []
     assert order.holding(0)
-    order.scored(0, "a", "scored-a", arrivals_end=2)
+    order.scored(0, "a", "scored-a", arrivals_end=2, now=0.0)
     assert released_keys(order) == [("scored-a", "arrival-a"), ("scored-b", "arrival-b")]
     assert not order.holding(0)
 
@@ -43,7 +43,7 @@ def test_partitions_wait_for_their_own_announcements_only():
     order = AnnouncedOrder(HOLD_S)
     order.announce(0, "a", 0, "arrival-a", 0.0)
     order.announce(1, "b", 0, "arrival-b", 0.0)
-    order.scored(1, "b", "scored-b", arrivals_end=1)
+    order.scored(1, "b", "scored-b", arrivals_end=1, now=0.0)
     assert released_keys(order, 0) == []
     assert released_keys(order, 1) == [("scored-b", "arrival-b")]
 
@@ -52,7 +52,7 @@ def test_an_announcement_never_scored_is_given_up_after_the_hold_and_the_rest_go
     order = AnnouncedOrder(HOLD_S)
     order.announce(0, "dead-lettered", 0, "arrival-x", 0.0)
     order.announce(0, "b", 1, "arrival-b", 10.0)
-    order.scored(0, "b", "scored-b", arrivals_end=2)
+    order.scored(0, "b", "scored-b", arrivals_end=2, now=0.0)
     assert released_keys(order, now=HOLD_S - 1) == []
     assert released_keys(order, now=HOLD_S) == [(None, "arrival-x"), ("scored-b", "arrival-b")]
 
@@ -60,11 +60,11 @@ def test_an_announcement_never_scored_is_given_up_after_the_hold_and_the_rest_go
 def test_a_scored_mention_read_before_its_announcement_waits_for_it():
     order = AnnouncedOrder(HOLD_S)
     order.announce(0, "a", 0, "arrival-a", 0.0)
-    order.scored(0, "b", "scored-b", arrivals_end=2)  # its announcement (offset 1) is written, not yet read
+    order.scored(0, "b", "scored-b", arrivals_end=2, now=0.0)  # its announcement (offset 1) is written, not yet read
     assert released_keys(order) == []
     order.announce(0, "b", 1, "arrival-b", 0.0)
     assert released_keys(order) == []  # still behind "a"
-    order.scored(0, "a", "scored-a", arrivals_end=2)
+    order.scored(0, "a", "scored-a", arrivals_end=2, now=0.0)
     assert released_keys(order) == [("scored-a", "arrival-a"), ("scored-b", "arrival-b")]
 
 
@@ -72,7 +72,7 @@ def test_a_scored_mention_nobody_announced_goes_once_every_announcement_written_
     """A redelivery of a mention released before a crash: its announcement was acknowledged and is not read again."""
     order = AnnouncedOrder(HOLD_S)
     order.announce(0, "a", 0, "arrival-a", 0.0)
-    order.scored(0, "old", "scored-old", arrivals_end=3)
+    order.scored(0, "old", "scored-old", arrivals_end=3, now=0.0)
     assert released_keys(order) == []  # announcements 1 and 2 may still name it
     order.announce(0, "c", 2, "arrival-c", 0.0)
     assert released_keys(order) == [("scored-old", None)]
@@ -83,8 +83,8 @@ def test_duplicates_announcements_and_scorings_are_not_waited_for_twice():
     order = AnnouncedOrder(HOLD_S)
     assert order.announce(0, "a", 0, "arrival-a", 0.0)
     assert not order.announce(0, "a", 1, "arrival-a-again", 0.0)  # a duplicate while the first waits
-    order.scored(0, "a", "scored-a", arrivals_end=2)
-    order.scored(0, "a", "scored-a-again", arrivals_end=2)  # the same mention scored twice (a redelivery upstream)
+    order.scored(0, "a", "scored-a", arrivals_end=2, now=0.0)
+    order.scored(0, "a", "scored-a-again", arrivals_end=2, now=0.0)  # the same mention scored twice (a redelivery upstream)
     assert released_keys(order) == [("scored-a", "arrival-a"), ("scored-a-again", None)]
     assert not order.announce(0, "a", 2, "arrival-a-late", 0.0)  # a duplicate after the release
     assert not order.holding(0)
@@ -94,7 +94,7 @@ def test_released_keys_are_remembered_within_a_bound():
     order = AnnouncedOrder(HOLD_S)
     for n in range(RELEASED_KEYS_KEPT + 10):
         order.announce(0, f"k{n}", n, n, 0.0)
-        order.scored(0, f"k{n}", n, arrivals_end=n + 1)
+        order.scored(0, f"k{n}", n, arrivals_end=n + 1, now=0.0)
         order.releases(0, 0.0)
     assert len(order.partitions[0].released) == RELEASED_KEYS_KEPT
     assert order.announce(0, "k0", RELEASED_KEYS_KEPT + 10, "again", 0.0)  # forgotten: waited for (and given up)
@@ -130,3 +130,19 @@ def test_acknowledgements_are_per_topic_and_partition_and_restart_when_the_consu
     assert acks.done("t", 0, 3) == ["t0-3"]
     acks.forget({0})
     assert acks.done("u", 0, 5) == []
+
+
+def test_a_scored_mention_read_before_the_announcements_log_end_is_known_waits_until_it_is():
+    order = AnnouncedOrder(HOLD_S)
+    order.scored(0, "b", "scored-b", arrivals_end=None, now=0.0)  # no fetch of the announcements yet
+    assert released_keys(order) == []
+    assert [(r.scored, r.arrival) for r in order.releases(0, 0.0, arrivals_end=1)] == []  # one written, unread
+    order.announce(0, "b", 0, "arrival-b", 0.0)
+    assert released_keys(order) == [("scored-b", "arrival-b")]
+
+
+def test_a_scored_mention_whose_announcements_are_never_read_waits_the_hold_at_most():
+    order = AnnouncedOrder(HOLD_S)
+    order.scored(0, "b", "scored-b", arrivals_end=None, now=0.0)
+    assert released_keys(order, now=HOLD_S - 1) == []
+    assert released_keys(order, now=HOLD_S) == [("scored-b", None)]

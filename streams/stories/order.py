@@ -33,7 +33,9 @@ class Release:
 @dataclass
 class _Unannounced:
     item: Any
-    arrivals_needed: int  # the arrivals' log end when it came: once read up to it, no announcement is on its way
+    arrivals_needed: int | None  # the arrivals' log end when it came (None: not known yet); once read up to it,
+    # no announcement of it is on its way
+    since: float  # wall clock: it waits ``hold_s`` at most, like an announcement
 
 
 @dataclass
@@ -65,18 +67,19 @@ class AnnouncedOrder:
             part.scored.setdefault(key, []).extend(entry.item for entry in part.unannounced.pop(key))
         return True
 
-    def scored(self, partition: int, key: str, item: Any, arrivals_end: int | None) -> None:
-        """A scored mention; ``arrivals_end`` is the arrivals partition's log end now (None: unknown), written after
-        its announcement if there was one."""
+    def scored(self, partition: int, key: str, item: Any, arrivals_end: int | None, now: float) -> None:
+        """A scored mention; ``arrivals_end`` is the arrivals partition's log end now, written after its
+        announcement if there was one (None: not known yet, as before the partition's first fetch)."""
         part = self.partitions.setdefault(partition, _Partition())
         if key in part.waiting:
             part.scored.setdefault(key, []).append(item)
         else:
-            part.unannounced.setdefault(key, []).append(_Unannounced(item, arrivals_end or 0))
+            part.unannounced.setdefault(key, []).append(_Unannounced(item, arrivals_end, now))
 
-    def releases(self, partition: int, now: float) -> list[Release]:
+    def releases(self, partition: int, now: float, arrivals_end: int | None = None) -> list[Release]:
         """What can go now, in order: the waiting announcements from the first, while their scored mention is here
-        (or ``hold_s`` has passed), then the scored mentions no announcement still on its way can precede."""
+        (or ``hold_s`` has passed), then the scored mentions no announcement still on its way can precede.
+        ``arrivals_end`` (the arrivals' log end now) stands in for an end that was not known when one came."""
         part = self.partitions.get(partition)
         if part is None:
             return []
@@ -95,7 +98,14 @@ class AnnouncedOrder:
                 break
             del part.waiting[key]
             self._remember(part, key)
-        for key in [k for k, entries in part.unannounced.items() if entries[-1].arrivals_needed <= part.arrivals_read]:
+        for entries in part.unannounced.values():
+            for entry in entries:
+                if entry.arrivals_needed is None:
+                    entry.arrivals_needed = arrivals_end
+        ready = [key for key, entries in part.unannounced.items()
+                 if all(e.arrivals_needed is not None and e.arrivals_needed <= part.arrivals_read
+                        or now - e.since >= self.hold_s for e in entries)]
+        for key in ready:
             out.extend(Release(entry.item, None) for entry in part.unannounced.pop(key))
             self._remember(part, key)
         return out
