@@ -74,7 +74,8 @@ def replay(records: list[dict], scoring_order: list[int], lead: int) -> tuple[di
 def test_the_sample_raises_the_same_alerts_and_windows_whatever_order_its_mentions_are_scored_in():
     """The sample's twelve hours (its crisis included), counted in raw order and in an order shuffled within
     windows of 200 mentions (about 40 minutes, as several workers score them), give the same alert events and the
-    same closed counts. Stories aside: the story stage assigns them, in scoring order; none here."""
+    same closed counts. Stories aside: the story stage assigns them in the order ingest announced the mentions
+    (tests/test_story_order.py); none here."""
     labelled = generate_labelled(datetime.fromtimestamp(START + 6 * 3600 + 50 * 60, UTC), hours=12.0)
     # the generator's own tone stands for the model's: this test is about order, not the model
     records = sorted(({**m.record, "sentiment": {"label": m.sentiment, "score": 0.0}} for m in labelled),
