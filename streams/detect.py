@@ -215,8 +215,12 @@ async def announce(value: bytes, partition: int) -> None:
     """A mention ingest has validated, not yet scored (``{"brand", "created_at", "key"}``): its volume counts
     towards an early opening now, and its bucket stays open until it is counted (:meth:`BucketBook.arrive`); its
     scored record counts it and moves the clock. One dated beyond the allowed skew is left to its scored record,
-    which the stage dead-letters; one already counted (a duplicate, or a redelivery) is ignored."""
+    which the stage dead-letters; one already counted (a duplicate, or a redelivery) is ignored; a withdrawal
+    (``"withdrawn": true``: the enrich stage dead-lettered the mention) stops the wait for it."""
     arrival, now = orjson.loads(value), time.time()
+    if arrival.get("withdrawn"):  # the enrich stage dead-lettered it: no scored record will count it
+        book.release(arrival["key"])
+        return
     event_time = parse_rfc3339(arrival["created_at"]).timestamp()
     if ahead_of_clock(event_time, now, settings.max_future_skew_s) is None and not counted_mentions.get(arrival["key"]):
         await publish_early(book.arrive(arrival["brand"], event_time, arrival["key"], now, partition))

@@ -107,11 +107,14 @@ async def forget_revoked_holds(app, revoked, **kwargs) -> None:
 
 
 def take_in(event, now: float) -> bool:
-    """Record one message in the order (False for one with nothing to wait for: a tick, a duplicate's
-    announcement)."""
+    """Record one message in the order (False for one with nothing to wait for: a tick, a withdrawal, a
+    duplicate's announcement)."""
     message = event.message
     if message.topic == settings.arrivals_topic:
         arrival = orjson.loads(event.value)
+        if arrival.get("withdrawn"):
+            order.withdraw(message.partition, arrival["key"], message.offset)
+            return False
         return order.announce(message.partition, arrival["key"], message.offset, event, now)
     if message.topic != settings.scored_topic:
         return False
@@ -145,9 +148,6 @@ async def storied(stream):
         released = [release for partition in list(order.partitions)
                     for release in order.releases(partition, now, arrivals_end(partition))]
         batch = [release.scored for release in released if release.scored is not None]
-        if len(batch) < len(released):
-            log.warning("stories: gave up waiting %d s for %d announced mentions never scored (dead-lettered "
-                        "upstream?); the mentions after them go on", settings.arrival_hold_s, len(released) - len(batch))
         for (event, record, raw_key, _), story in zip(batch, assign_stories(batch)):
             async with guard("enrich", origin_of(record, raw_key)):
                 await publish(record, story)

@@ -146,3 +146,14 @@ def test_a_scored_mention_whose_announcements_are_never_read_waits_the_hold_at_m
     order.scored(0, "b", "scored-b", arrivals_end=None, now=0.0)
     assert released_keys(order, now=HOLD_S - 1) == []
     assert released_keys(order, now=HOLD_S) == [("scored-b", None)]
+
+
+def test_an_announcement_withdrawn_by_the_enrich_stage_is_not_waited_for():
+    order = AnnouncedOrder(HOLD_S)
+    order.announce(0, "failed", 0, "arrival-x", 0.0)
+    order.announce(0, "b", 1, "arrival-b", 0.0)
+    order.scored(0, "b", "scored-b", arrivals_end=3, now=0.0)
+    assert released_keys(order) == []
+    order.withdraw(0, "failed", 2)
+    assert released_keys(order) == [(None, "arrival-x"), ("scored-b", "arrival-b")]
+    assert not order.holding(0)

@@ -9,15 +9,18 @@ released: its result is then the same with one worker or many, and after a crash
 
 Neither the held mentions nor the waiting announcements are acknowledged, so a crash or a rebalance redelivers
 them to the next owner of the partition (the stage acknowledges in offset order, :class:`InOrderAcks`). The hold
-is bounded: an announcement whose scored mention has not come after ``hold_s`` of wall clock (the model
-dead-lettered it) is given up; a scored mention nobody announced (a redelivery of one already released, or one
+is bounded: an announcement the enrich stage withdrew (it dead-lettered the mention) goes at once, one whose scored
+mention has not come after ``hold_s`` of wall clock is given up; a scored mention nobody announced (a redelivery of one already released, or one
 whose announcement was given up) is released once the stage has read every announcement written before it was.
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 RELEASED_KEYS_KEPT = 4096  # per partition: a duplicate's announcement after its original's release is not waited for
 
@@ -44,6 +47,7 @@ class _Partition:
     scored: dict = field(default_factory=dict)  # key -> [items] scored and announced (or maybe about to be)
     unannounced: dict = field(default_factory=dict)  # key -> [_Unannounced]
     released: OrderedDict = field(default_factory=OrderedDict)  # recently released keys
+    withdrawn: set = field(default_factory=set)  # waiting keys the enrich stage dead-lettered: no scored mention comes
     arrivals_read: int = 0  # offset after the last announcement read
 
 
@@ -66,6 +70,13 @@ class AnnouncedOrder:
         if key in part.unannounced:  # scored before its announcement was read
             part.scored.setdefault(key, []).extend(entry.item for entry in part.unannounced.pop(key))
         return True
+
+    def withdraw(self, partition: int, key: str, offset: int) -> None:
+        """The enrich stage dead-lettered the announced mention ``key`` (read at ``offset``): nothing to wait for."""
+        part = self.partitions.setdefault(partition, _Partition())
+        part.arrivals_read = max(part.arrivals_read, offset + 1)
+        if key in part.waiting and not part.scored.get(key):
+            part.withdrawn.add(key)
 
     def scored(self, partition: int, key: str, item: Any, arrivals_end: int | None, now: float) -> None:
         """A scored mention; ``arrivals_end`` is the arrivals partition's log end now, written after its
@@ -92,8 +103,12 @@ class AnnouncedOrder:
                 for extra in copies:  # the same mention scored twice (a redelivery upstream): it goes right after
                     out.append(Release(extra, None))
                 del part.scored[key]
-            elif now - announced_at >= self.hold_s:
+            elif key in part.withdrawn or now - announced_at >= self.hold_s:
+                if key not in part.withdrawn:
+                    log.warning("stories: partition %d waited %.0f s for announced mention %r, never scored; the "
+                                "mentions after it go on", partition, self.hold_s, key)
                 out.append(Release(None, arrival))
+                part.withdrawn.discard(key)
             else:
                 break
             del part.waiting[key]
