@@ -92,7 +92,11 @@ def hold(event) -> None:
 
 
 async def let_go(stream, event) -> None:
-    """Done with ``event``: acknowledge it and whatever it held back in its partition, in offset order."""
+    """Done with ``event``: acknowledge it and whatever it held back in its partition, in offset order. Not during
+    a rebalance: the revoked partitions' acknowledgements start afresh, so one now could be committed over a held
+    message; the revocation drops this partition's holds and the next owner reads it all again."""
+    if app.rebalancing:
+        return
     message = event.message
     for ready in acks.done(message.topic, message.partition, message.offset):
         await stream.ack(ready)
@@ -151,8 +155,8 @@ async def storied(stream):
         for (event, record, raw_key, _), story in zip(batch, assign_stories(batch)):
             async with guard("enrich", origin_of(record, raw_key)):
                 await publish(record, story)
-        if app.rebalancing or app.rebalancing_count != generation:
-            continue  # acknowledged now, these could be committed over held ones: redelivered instead
+        if app.rebalancing_count != generation:
+            continue  # a rebalance came and went while these were published: redelivered instead
         for release in released:
             for event in (release.scored and release.scored[0], release.arrival):
                 if event is not None:
