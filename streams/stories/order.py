@@ -9,9 +9,10 @@ released: its result is then the same with one worker or many, and after a crash
 
 Neither the held mentions nor the waiting announcements are acknowledged, so a crash or a rebalance redelivers
 them to the next owner of the partition (the stage acknowledges in offset order, :class:`InOrderAcks`). The hold
-is bounded: an announcement the enrich stage withdrew (it dead-lettered the mention) goes at once, one whose scored
-mention has not come after ``hold_s`` of wall clock is given up; a scored mention nobody announced (a redelivery of one already released, or one
-whose announcement was given up) is released once the stage has read every announcement written before it was.
+is bounded: an announcement the enrich stage withdrew (it dead-lettered the mention) goes at once, one whose
+scored mention has not come after ``hold_s`` of wall clock is given up; a scored mention nobody announced (a
+redelivery of one already released, or one whose announcement was given up) is released once the stage has read
+every announcement written before it was.
 """
 from __future__ import annotations
 
