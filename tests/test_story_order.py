@@ -84,7 +84,7 @@ def test_duplicates_announcements_and_scorings_are_not_waited_for_twice():
     assert order.announce(0, "a", 0, "arrival-a", 0.0)
     assert not order.announce(0, "a", 1, "arrival-a-again", 0.0)  # a duplicate while the first waits
     order.scored(0, "a", "scored-a", arrivals_end=2, now=0.0)
-    order.scored(0, "a", "scored-a-again", arrivals_end=2, now=0.0)  # the same mention scored twice (a redelivery upstream)
+    order.scored(0, "a", "scored-a-again", arrivals_end=2, now=0.0)  # scored twice (a redelivery upstream)
     assert released_keys(order) == [("scored-a", "arrival-a"), ("scored-a-again", None)]
     assert not order.announce(0, "a", 2, "arrival-a-late", 0.0)  # a duplicate after the release
     assert not order.holding(0)
