@@ -55,6 +55,7 @@ MAX_STORIES = 16  # stories tracked per digest (Space-Saving): the largest ones 
 SKETCH_K = 64  # k-minimum-values sketch size: unique counts exact up to this, within about 13% beyond
 STORY_SKETCH_K = 32
 TOP_STORIES = 5
+SAMPLE_SCORE_DECIMALS = 4
 MIN_STORY_MENTIONS = 2  # a story told once is no story an alert lists
 HASH_SPACE = float(1 << 32)
 
@@ -135,7 +136,9 @@ def make_sample(mention: dict) -> dict:
         "author": clean_text(who)[:MAX_AUTHOR_CHARS],
         "text": snippet(mention.get("text", "")),
         "reach": mention_reach(mention),
-        "score": float(mention["sentiment"]["score"]),
+        # to 4 decimals: the model's last digits move with the batch a text was scored in (measured 6e-9), and
+        # neither the alert nor which sample it quotes may depend on how many workers scored the brand
+        "score": round(float(mention["sentiment"]["score"]), SAMPLE_SCORE_DECIMALS),
     }
     url = mention.get("url")
     if isinstance(url, str) and 0 < len(url) <= MAX_URL_CHARS and not _NOT_A_URL.search(url):

@@ -18,7 +18,11 @@ from .workers import WorkerProcess, consume_until, group, produce, wait_until_re
 # Until the story stage waited for announced mentions (streams/stories/order.py), this failed on the contents of the
 # `updated` events: stories were assigned in scoring order, which the number of workers changes, and copies of one
 # story weigh less in the detector's evidence.
-pytestmark = pytest.mark.integration
+# In `make test-scale` for now: it passed 4 runs of 5 on 2026-12-04; the fifth, in a clean-clone CI, differed in
+# one sample's sentiment score at the 8th decimal (the runtime's float sums depend on the batch a text is scored
+# in), which an alert now quotes to 4 decimals (streams/detection/digest.py: make_sample). It joins `make test`
+# once it has passed repeatedly with that.
+pytestmark = [pytest.mark.integration, pytest.mark.scale]
 
 HOURS = 12.0  # the sample's crisis opens and resolves within this much history (see test_incidents.py)
 PARTITIONS = "4"  # so each of three workers owns something
