@@ -27,11 +27,17 @@ def test_scored_mentions_come_out_in_announcement_order_whatever_the_scoring_ord
         assert out == keys
 
 
-def test_a_mention_waits_for_the_ones_announced_before_it_and_goes_with_its_announcement():
+def second_scored_first_waiting(first: str) -> AnnouncedOrder:
+    """Two announcements, the second one's mention scored, the first one's not."""
     order = AnnouncedOrder(HOLD_S)
-    order.announce(0, "a", 0, "arrival-a", 0.0)
+    order.announce(0, first, 0, f"arrival-{first}", 0.0)
     order.announce(0, "b", 1, "arrival-b", 0.0)
     order.scored(0, "b", "scored-b", arrivals_end=2, now=0.0)
+    return order
+
+
+def test_a_mention_waits_for_the_ones_announced_before_it_and_goes_with_its_announcement():
+    order = second_scored_first_waiting("a")
     assert released_keys(order) == []
     assert order.holding(0)
     order.scored(0, "a", "scored-a", arrivals_end=2, now=0.0)
@@ -149,11 +155,8 @@ def test_a_scored_mention_whose_announcements_are_never_read_waits_the_hold_at_m
 
 
 def test_an_announcement_withdrawn_by_the_enrich_stage_is_not_waited_for():
-    order = AnnouncedOrder(HOLD_S)
-    order.announce(0, "failed", 0, "arrival-x", 0.0)
-    order.announce(0, "b", 1, "arrival-b", 0.0)
-    order.scored(0, "b", "scored-b", arrivals_end=3, now=0.0)
+    order = second_scored_first_waiting("failed")
     assert released_keys(order) == []
     order.withdraw(0, "failed", 2)
-    assert released_keys(order) == [(None, "arrival-x"), ("scored-b", "arrival-b")]
+    assert released_keys(order) == [(None, "arrival-failed"), ("scored-b", "arrival-b")]
     assert not order.holding(0)
