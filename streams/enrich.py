@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 import orjson
 
 from . import metrics
-from .app import JSON_SCHEMA, app, arrivals_topic, scored_topic, settings, valid_topic
+from .app import JSON_SCHEMA, app, scored_topic, settings, valid_topic
 from .contracts import format_rfc3339
 from .deadletter import envelope_origin, guard, raw_origin, send_to_deadletter
+from .ingest import send_arrival
 from .normalise import Rejection, dedup_key, model_text
 from .scored import scored_record
 from .seen import SeenKeys, processing
@@ -104,15 +105,6 @@ async def _deadletter_from_envelope(rejection: Rejection, envelope: dict) -> Non
     await send_to_deadletter(rejection, stage="enrich", **raw_origin(envelope)())
 
 
-async def withdraw(envelope: dict) -> None:
-    """Tell the brand-keyed stages, on the arrivals topic, that a mention ingest announced will not be scored, so
-    neither the story stage's order nor the detect stage's buckets wait for it. Not for a duplicate: its key is
-    its original's, which is still coming."""
-    mention = envelope["mention"]
-    await arrivals_topic.send(key=mention["brand"].encode(), value=orjson.dumps(
-        {"brand": mention["brand"], "created_at": mention["created_at"], "key": dedup_key(mention), "withdrawn": True}))
-
-
 async def classify(model: SentimentClassifier, texts: list[str]):
     """Sentiments and the embeddings behind them (None when the model has none)."""
     loop = asyncio.get_running_loop()
@@ -169,7 +161,9 @@ async def enrich_batch(model: SentimentClassifier, batch: list[tuple]) -> None:
         except Exception as exc:
             rejection = Rejection("enrichment_failed", f"sentiment model failed: {exc!r}", envelope["mention"]["id"])
             await _deadletter_from_envelope(rejection, envelope)
-            await withdraw(envelope)
+            # announced, never to be scored: the story and detect stages must not wait for it (not for a
+            # duplicate, whose key is its original's, still coming)
+            await send_arrival(envelope["mention"], withdrawn=True)
             continue
         async with guard("enrich", raw_origin(envelope)):
             await publish_scored(envelope, sentiment, model, None if embedding is None else embedding[0])
