@@ -1,4 +1,4 @@
-"""`ascolta demo --duration 180`, as `make demo DURATION=180` runs it: the injected crisis is printed,
+"""`ascolta demo --duration 240`, as `make demo DURATION=240` runs it: the injected crisis is printed,
 the quiet brands get no crisis, it exits 0 and leaves no process behind."""
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ pytestmark = pytest.mark.integration
 
 def test_demo_prints_the_crisis_and_stops_cleanly(tmp_path):
     env = {**os.environ, "ASCOLTA_DATA_DIR": os.environ.get("ASCOLTA_DATA_DIR", str(tmp_path))}
+    # 240 s: a clean-clone CI on 2026-12-04 processed 4,256 of the 4,989 mentions in 180 s, short of the crisis (at
+    # about 87% of the stream); the model ran slower that day than on the days 180 s was enough
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--duration", "180"], cwd=ROOT, env=env,
+        [sys.executable, "-m", "streams.cli", "demo", "--duration", "240"], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=400, start_new_session=True,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
