@@ -163,7 +163,7 @@ async def enrich_batch(model: SentimentClassifier, batch: list[tuple]) -> None:
             await _deadletter_from_envelope(rejection, envelope)
             # announced, never to be scored: the story and detect stages must not wait for it (not for a
             # duplicate, whose key is its original's, still coming)
-            await send_arrival(envelope["mention"], withdrawn=True)
+            await send_arrival(envelope["mention"], dedup_key(envelope["mention"]), withdrawn=True)
             continue
         async with guard("enrich", raw_origin(envelope)):
             await publish_scored(envelope, sentiment, model, None if embedding is None else embedding[0])

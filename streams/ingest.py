@@ -50,16 +50,17 @@ async def ingest_one(message, original: bytes) -> None:
         },
     }
     mention = parsed.record
+    key = dedup_key(mention)
     # The arrival first: arrivals keep a brand's raw order, on the partition its scored and enriched mentions share
-    await send_arrival(mention)
-    await valid_topic.send(key=dedup_key(mention).encode(), value=orjson.dumps(envelope))
+    await send_arrival(mention, key)
+    await valid_topic.send(key=key.encode(), value=orjson.dumps(envelope))
 
 
-async def send_arrival(mention: dict, *, withdrawn: bool = False) -> None:
-    """A mention's arrival on ``mentions.arrivals`` (brand, time, de-duplication key), keyed by the brand's name as
-    producers key the raw topics, for the per-brand stages (stories, detect); ``withdrawn`` when the enrich stage
-    dead-lettered an announced mention, so they stop waiting for it."""
-    arrival = {"brand": mention["brand"], "created_at": mention["created_at"], "key": dedup_key(mention)}
+async def send_arrival(mention: dict, key: str, *, withdrawn: bool = False) -> None:
+    """A mention's arrival on ``mentions.arrivals`` (brand, time, its de-duplication ``key``), keyed by the brand's
+    name as producers key the raw topics, for the per-brand stages (stories, detect); ``withdrawn`` when the enrich
+    stage dead-lettered an announced mention, so they stop waiting for it."""
+    arrival = {"brand": mention["brand"], "created_at": mention["created_at"], "key": key}
     if withdrawn:
         arrival["withdrawn"] = True
     await arrivals_topic.send(key=mention["brand"].encode(), value=orjson.dumps(arrival))
