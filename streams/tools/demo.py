@@ -51,8 +51,10 @@ def stop_worker(worker: subprocess.Popen, timeout: float = 30.0) -> None:
             worker.wait()
 
 
-async def watch(env: dict[str, str], expected: int, deadline: float | None, worker: subprocess.Popen) -> dict:
-    """Print alerts as they arrive and a progress line now and then; return a summary."""
+async def watch(env: dict[str, str], expected: int, deadline: float | None, worker: subprocess.Popen,
+                summary: dict) -> None:
+    """Print alerts as they arrive and a progress line now and then; keep ``summary`` up to date as it goes, so
+    Ctrl-C can still summarise what was seen."""
     from aiokafka import AIOKafkaConsumer
 
     from ..alerting.render import format_alert
@@ -66,7 +68,7 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
         metadata_max_age_ms=2000,
     )
     counts: collections.Counter[str] = collections.Counter()
-    alerts: list[dict] = []
+    alerts: list[dict] = summary["alerts"]
     await consumer.start()
     last_progress = time.monotonic()
     try:
@@ -77,6 +79,8 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
             batches = await consumer.getmany(timeout_ms=500, max_records=2000)
             for tp, messages in batches.items():
                 counts[tp.topic] += len(messages)
+                summary["enriched"] = counts[env["ASCOLTA_ENRICHED_TOPIC"]]
+                summary["deadlettered"] = counts[env["ASCOLTA_DEADLETTER_TOPIC"]]
                 if tp.topic == env["ASCOLTA_ALERTS_TOPIC"]:
                     for message in messages:
                         alert = orjson.loads(message.value)
@@ -88,15 +92,13 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
                 _say(f"   ... {done}/{expected} mentions processed, {len(alerts)} alert events so far")
     finally:
         await consumer.stop()
-    return {"enriched": counts[env["ASCOLTA_ENRICHED_TOPIC"]], "deadlettered": counts[env["ASCOLTA_DEADLETTER_TOPIC"]],
-            "alerts": alerts}
 
 
 async def demo_session(env: dict[str, str], records: list[dict], deadline: float | None,
-                       worker: subprocess.Popen) -> dict:
+                       worker: subprocess.Popen, summary: dict) -> None:
     from .replay import replay
 
-    watcher = asyncio.create_task(watch(env, len(records), deadline, worker))
+    watcher = asyncio.create_task(watch(env, len(records), deadline, worker, summary))
     sender = asyncio.create_task(replay(
         records, bootstrap=env["ASCOLTA_BROKER"].split("://", 1)[-1], topic=env["ASCOLTA_RAW_TOPICS"], speed=None,
         progress=False,
@@ -104,7 +106,7 @@ async def demo_session(env: dict[str, str], records: list[dict], deadline: float
     try:
         sent = await sender
         log.info("replayed %d sample mentions", sent)
-        return await watcher
+        await watcher
     finally:
         for task in (sender, watcher):
             task.cancel()
@@ -139,7 +141,7 @@ def webhook_env(webhook_url: str | None, environ: Mapping[str, str]) -> dict[str
     return env
 
 
-DEMO_HOURS = 24.0  # enough history for the baselines; small enough to enrich within a 120 s demo on 2 cores
+DEMO_HOURS = 24.0  # enough history for the baselines; its crisis comes 2-4 minutes into the demo on 2 cores
 
 
 def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_HOURS, port: int | None = None,
@@ -164,6 +166,7 @@ def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_
 
     broker = EmbeddedBroker(port=port or free_port(), log_path=run_dir / "broker.log")
     worker: subprocess.Popen | None = None
+    summary: dict = {"enriched": 0, "deadlettered": 0, "alerts": []}  # filled as the demo runs
     interrupted = False
     try:
         broker.start()
@@ -194,8 +197,7 @@ def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_
                            else "your ASCOLTA_WEBHOOK_SECRET")
             _say(f"Delivering signed alerts to {env['ASCOLTA_WEBHOOK_URL']} ({secret_note}; see docs/alerting.md)")
         _say("Replaying the sample stream; alerts appear below as the detector raises them. Ctrl-C ends the demo.")
-        summary = asyncio.run(demo_session(env, records, deadline, worker))
-        summarise(summary, brands)
+        asyncio.run(demo_session(env, records, deadline, worker, summary))
     except KeyboardInterrupt:
         interrupted = True
         _say("\nInterrupted: stopping the worker and the broker")
@@ -203,6 +205,7 @@ def run_demo(settings: Settings, *, duration: float | None, hours: float = DEMO_
         if worker is not None:
             stop_worker(worker)
         broker.stop()
+    summarise(summary, brands)
     _say(f"Demo ended after {time.monotonic() - started:.0f} s; logs in {run_dir}")
     if worker is not None and worker.returncode not in (0, -signal.SIGTERM) and not interrupted:
         return 1

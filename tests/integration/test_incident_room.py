@@ -29,7 +29,7 @@ NO_BROWSER = ("Debian's chromium and chromedriver are missing: apt-get install -
 SCREENSHOTS = ROOT / "build" / "screenshots"
 TOKEN = "room-token-for-tests"
 PUBLIC_URL = "https://incident-room.example"
-HOURS = 12.0  # as tests/integration/test_incidents.py: enough history for the crisis to open in its first buckets
+HOURS = 12.0  # as CRISIS_HOURS in test_hostile.py: enough history for the crisis to open in its first buckets
 HOSTILE_TEXT = "<script>window.pwned=1</script>\u202e contaminazione listeria <img src=x onerror=alert(1)> vergogna"
 
 

@@ -15,8 +15,7 @@ from streams.contracts import validate
 from streams.normalise import dedup_key
 
 from .mentions import invalid_messages, valid_mentions
-from .workers import (WorkerProcess, by_partition, consume_until, create_topics, group, produce, wait_until_ready,
-                      where_are)
+from .workers import WorkerProcess, by_partition, consume_until, create_topics, group, produce, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -139,44 +138,6 @@ def true_counts(records: list[dict]) -> dict[str, dict[str, int]]:
 def worker_counts(worker: WorkerProcess) -> dict[str, dict[str, int]]:
     windows = orjson.loads(worker.get("/ascolta/windows"))
     return {brand: {**w["closed"], **w["open"]} for brand, w in windows.items()}
-
-
-def test_sigkill_mid_stream_loses_nothing_and_windows_recover(broker, worker):
-    now = datetime.now(UTC)
-    valid = valid_mentions(3000, start=now - timedelta(hours=3), seconds=3 * 3600, seed=2)
-    expected = true_counts(valid)
-    worker.start().wait_web()
-
-    async def send_and_kill():
-        sender = asyncio.create_task(
-            produce(broker.url, worker.topics["raw"], keyed(valid), pause_every=200, pause_s=0.3)
-        )
-
-        def killed_mid_stream(got):
-            return len(got[worker.topics["enriched"]]) >= 800
-
-        await consume_until(broker.url, [worker.topics["enriched"]], killed_mid_stream, timeout=300,
-                            on_idle=worker.assert_alive)
-        worker.kill()
-        await sender
-
-    asyncio.run(send_and_kill())
-    worker.start().wait_web()
-    valid_ids = {r["id"] for r in valid}
-
-    def all_enriched(got):
-        return {r["id"] for r in got[worker.topics["enriched"]]} >= valid_ids
-
-    got = asyncio.run(consume_until(broker.url, [worker.topics["enriched"]], all_enriched, timeout=420,
-                                    on_idle=worker.assert_alive))
-    missing = valid_ids - {r["id"] for r in got[worker.topics["enriched"]]}
-    assert not missing, asyncio.run(where_are(broker.url, worker, missing))
-
-    for _ in range(60):  # the detect agent trails the enrich agent by a little
-        if worker_counts(worker) == expected:
-            break
-        time.sleep(1)
-    assert worker_counts(worker) == expected
 
 
 METRIC_FAMILIES = [

@@ -19,7 +19,7 @@ from .workers import consume_until, produce
 
 pytestmark = pytest.mark.integration
 
-HOURS = 12.0  # the sample's crisis opens within this much history (see test_incidents.py)
+HOURS = 12.0  # the sample's crisis opens within this much history (see CRISIS_HOURS in test_hostile.py)
 BUCKET_S = 300
 
 
