@@ -782,11 +782,17 @@ class BucketBook:
         if state is None or closable_until <= state["closed_through"]:
             return Closing([], lambda: None)
         state = dict(state)  # commit() writes it back whole; the stored one is never changed in place
-        partition, b = state["p"], self.bucket_s
-        pending = self._pending(partition)
+        pending = self._pending(state["p"])
         starts = sorted(s for s, brands in pending.items() if s < closable_until and brand in brands)
         if not starts and not state["hot"]:
             return Closing([], lambda: None)
+        return self._judge(brand, state, starts, closable_until)
+
+    def _judge(self, brand: str, state: dict, starts: list[int], closable_until: int) -> Closing:
+        """:meth:`close_until` once there is something to judge (apart, as most calls find nothing: they do not
+        set up the closure below). ``state``: the brand record's copy that commit writes back."""
+        partition, b = state["p"], self.bucket_s
+        pending = self._pending(partition)
         timeline = BrandTimeline(brand, self.config, state, *self._parts(brand, state), self.on_replaced)
         closed: list[ClosedBucket] = []
         counted: list[tuple[int, int, int]] = []  # (start, count, offset) of the closed buckets with mentions
@@ -844,8 +850,7 @@ class BucketBook:
         """The count below which counting a mention of buckets from ``first`` on skips the early judgement: 80% of
         the detector's gate (:meth:`BrandDetector.early_gate`) for that bucket or the next, the lower, so that the
         stream (its last bucket waiting for late mentions) and ``ascolta detect`` judge at the same counts."""
-        starts = (first, first + self.bucket_s)
-        return max(1, min(detector.early_gate(datetime.fromtimestamp(s, timezone.utc)) for s in starts) * 4 // 5)
+        return max(1, detector.lowest_early_gate(first // self.bucket_s, 2) * 4 // 5)
 
     def _record_history(self, brand: str, state: dict, counted: list[tuple[int, int, int]], through: int) -> None:
         """Append the closed counts to their hour chunks (the latest into ``state``, the record about to be

@@ -42,6 +42,7 @@ the bucket's close continues it (docs/detection.md, "Early opening").
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field, replace
@@ -283,37 +284,57 @@ class DetectorState:
     watch: dict = field(default_factory=dict)  # signals.ReachWatch's state
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(config: DetectorConfig) -> dict:
+    """A detector's attributes that follow from its configuration alone: computed once per configuration, as the
+    detect stage builds a detector for every bucket it judges (never changed: the lists are shared)."""
+    b = config.bucket_seconds
+    windows = sorted(set(config.windows))
+    level_rate = _rate(config.level_half_life_s, b)
+    calm_buckets = max(1, round(config.calm_s / b))
+    prior_buckets = config.alpha_prior_weight_s / b
+    return {
+        "_windows": windows,
+        "_level_rate": level_rate,
+        # Profile bins are visited only part of the time: their per-visit rate keeps the calendar half-life.
+        "_daily_rate": _rate(config.daily_half_life_s / 24.0, b),
+        "_weekly_rate": _rate(config.weekly_half_life_s / 7.0, b),
+        "_disp_rate": _rate(config.dispersion_half_life_s, b),
+        "_share_rate": _rate(config.share_half_life_s, b),
+        "_hour_rate": _rate(config.daily_half_life_s / 24.0, b),  # per visit of an hour: a week's half-life
+        "_per_hour": max(1, round(3_600 / b)),
+        "_per_day": max(1, round(86_400 / b)),
+        "_prior_buckets": prior_buckets,
+        "_prior_alpha_mass": prior_buckets * config.alpha_prior,  # the prior's weight in _alphas
+        "_level_memory": 1.0 / level_rate,  # the most buckets the level's estimate rests on (_alphas)
+        "_warmup_buckets": config.warmup_s / b,
+        "_calm_buckets": calm_buckets,
+        "_share_freeze": round(config.share_freeze_s / b),
+        # The tone is learnt this many buckets late (_learn_share): the longest span a share test reads.
+        "_share_lag": calm_buckets,
+        "_keep": max(windows[-1], 12, calm_buckets + 1),
+        "_floor": b / 86_400.0,  # a tracked brand is expected to get at least about one mention a day
+    }
+
+
 class BrandDetector:
     """Online detector for one brand. Feed buckets in time order; get alert events back."""
 
     def __init__(self, config: DetectorConfig, state: dict | None = None, *, brand: str) -> None:
         self.config = config
         self.brand = brand
-        b = config.bucket_seconds
-        self._windows = sorted(set(config.windows))
-        self._level_rate = _rate(config.level_half_life_s, b)
-        # Profile bins are visited only part of the time: their per-visit rate keeps the calendar half-life.
-        self._daily_rate = _rate(config.daily_half_life_s / 24.0, b)
-        self._weekly_rate = _rate(config.weekly_half_life_s / 7.0, b)
-        self._disp_rate = _rate(config.dispersion_half_life_s, b)
-        self._share_rate = _rate(config.share_half_life_s, b)
-        self._hour_rate = _rate(config.daily_half_life_s / 24.0, b)  # per visit of an hour: a week's half-life
-        self._per_hour = max(1, round(3_600 / b))
-        self._per_day = max(1, round(86_400 / b))
-        self._prior_buckets = config.alpha_prior_weight_s / b
-        self._warmup_buckets = config.warmup_s / b
-        self._calm_buckets = max(1, round(config.calm_s / b))
+        self.__dict__.update(_constants(config))
         self.lifecycle = IncidentLifecycle(brand, config, self._calm_buckets, describe=self._emit)
-        self._share_freeze = round(config.share_freeze_s / b)
-        # The tone is learnt this many buckets late (_learn_share): the longest span a share test reads.
-        self._share_lag = self._calm_buckets
-        self._keep = max(self._windows[-1], 12, self._share_lag + 1)
-        self._floor = b / 86_400.0  # a tracked brand is expected to get at least about one mention a day
-        self._like = datetime(1970, 1, 1, tzinfo=UTC)
+        self._like = _EPOCH
         self._hour = 0  # UTC hour of the bucket being judged (the share's hour-of-day offset)
         self._thresholds: list[float] | None = None  # derived from the state, recomputed daily
-        self.state = DetectorState(dispersion=[[0.0, 0.0] for _ in self._windows], day_max=[0.0] * len(self._windows))
-        if state is not None:
+        if state is None:
+            self.state = DetectorState(dispersion=[[0.0, 0.0] for _ in self._windows],
+                                       day_max=[0.0] * len(self._windows))
+        else:
             self._restore(state)
         self.tone = ToneDrift(config, self.state.tone)
         self.watch = ReachWatch(config, self.state.watch)
@@ -324,9 +345,8 @@ class BrandDetector:
         """JSON-serialisable snapshot; ``BrandDetector(config, state, brand=...)`` continues identically.
         ``handover``: the snapshot shares this detector's lists, for a caller that serialises it at once (the
         detect stage's commit: a copy per judged bucket was a tenth of its cost at 10,000 brands)."""
-        copy = (lambda value: value) if handover else json_copy
-        return {"version": STATE_VERSION, "windows": list(self._windows),
-                **{name: copy(value) for name, value in vars(self.state).items()}}
+        fields = vars(self.state) if handover else {name: json_copy(value) for name, value in vars(self.state).items()}
+        return {"version": STATE_VERSION, "windows": list(self._windows), **fields}
 
     def _restore(self, state: dict) -> None:
         if state.get("version") not in (1, 2, 3, 4, STATE_VERSION):
@@ -354,7 +374,7 @@ class BrandDetector:
         if not self.state.recent:
             return None
         mu = self.state.recent[-1][_EXPECTED]
-        sd = math.sqrt(max(mu, 1.0) + self._alpha(0) * mu * self._size(1))
+        sd = math.sqrt(max(mu, 1.0) + self._alphas(1)[0] * mu * self._size(1))
         base_neg = self._baseline_shares()[0] if self.state.labelled_sum > 0 else 0.0
         return mu, max(0.0, mu - z * sd), mu + z * sd, base_neg
 
@@ -398,10 +418,19 @@ class BrandDetector:
         is closed: early_gate_sd of its per-bucket spread above its whole expectation, at least min_open_count.
         Fewer make an ordinary bucket so far: counting a mention compares one number (the bucket book stores 80%
         of this gate at each close, as one more bucket judged moves it a little)."""
+        return self.lowest_early_gate(_bucket_index(start, self.config.bucket_seconds), 1)
+
+    def lowest_early_gate(self, first: int, buckets: int) -> int:
+        """The lowest :meth:`early_gate` of ``buckets`` buckets from the one numbered ``first`` (its start over the
+        bucket length): the bucket book stores it at every close."""
         c = self.config
-        mu = max(self._expected(_bucket_index(start, c.bucket_seconds)), self._floor)
-        sd = math.sqrt(max(mu, 1.0) + self._alpha(0) * mu * self._size(1))
-        return max(c.min_open_count, math.ceil(mu + c.early_gate_sd * sd))
+        alpha, size = self._alphas(1)[0], self._size(1)
+        gates = []
+        for index in range(first, first + buckets):
+            mu = max(self._expected(index), self._floor)
+            sd = math.sqrt(max(mu, 1.0) + alpha * mu * size)
+            gates.append(max(c.min_open_count, math.ceil(mu + c.early_gate_sd * sd)))
+        return min(gates)
 
     def early(self, partial: Bucket, elapsed_s: float) -> Decision | None:
         """The ``opened`` event of an extreme burst in ``partial``, the bucket still being counted, ``elapsed_s``
@@ -459,7 +488,7 @@ class BrandDetector:
         row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)
         row[_POSITIVE] = -1.0 if bucket.positive is None else float(bucket.positive)
         s.recent.append(row)
-        spread = _Spread([self._alpha(slot) for slot in range(len(self._windows))], self._window_sums())
+        spread = _Spread(self._alphas(), self._window_sums())
         self.config = replace(c, open_surprise=c.open_surprise + shift,
                               volume_only_surprise=c.volume_only_surprise + shift)
         try:
@@ -530,12 +559,15 @@ class BrandDetector:
         weight = s.level_weight * keep + (1.0 - keep) / r
         level = s.level * keep * (s.level_weight / weight) if weight > 0 else 0.0
         tail = range(max(first, first + m - self._keep), first + m)
+        kept, level_weight, floor, weekly = 1.0 - r, s.level_weight, self._floor, s.weekly
         for index in tail:  # the rows the windows can still see, at the level each bucket was judged with
-            decay = (1.0 - r) ** (index - first)
-            w = s.level_weight * decay + (1.0 - decay) / r
-            s_level = s.level * decay * (s.level_weight / w) if w > 0 else 0.0
-            daily, _, _, weekday = self._seasonal(index)
-            mu = max(s_level * daily * s.weekly[weekday], self._floor) if s.seen else 0.0
+            mu = 0.0
+            if s.seen:
+                decay = kept ** (index - first)
+                w = level_weight * decay + (1.0 - decay) / r
+                s_level = s.level * decay * (level_weight / w) if w > 0 else 0.0
+                daily, _, _, weekday = self._seasonal(index)
+                mu = max(s_level * daily * weekly[weekday], floor)
             s.recent.append([0.0, -1.0, mu, -1.0])
         del s.recent[: -self._keep]
         if s.level > 1e-9 and s.seen >= self._per_hour:
@@ -562,12 +594,13 @@ class BrandDetector:
         silent bucket, summed as a geometric series)."""
         s, r, c = self.state, self._disp_rate, self.config
         keep = (1.0 - r) ** m
+        alphas = self._alphas()  # what each window's own alpha is before its moments change
         for slot, window in enumerate(self._windows):
             size = self._size(window)
             total_mu = size  # a silent window's baseline: the brand's typical window, whatever the hour
             if total_mu <= 1e-9:
                 continue
-            alpha = self._alpha(slot)
+            alpha = alphas[slot]
             resid = min(total_mu, c.winsor_sd * math.sqrt(total_mu + alpha * total_mu * size))
             weight = (size / (1.0 + alpha * size)) ** 2
             moments = s.dispersion[slot]
@@ -608,15 +641,20 @@ class BrandDetector:
         daily, _, _, weekday = self._seasonal(index)
         return self.state.level * daily * self.state.weekly[weekday]
 
-    def _alpha(self, slot: int) -> float:
-        """Overdispersion for one window: learnt, shrunk to a cautious prior, plus the level's own uncertainty."""
+    def _alphas(self, windows: int | None = None) -> list[float]:
+        """Overdispersion per window (the first ``windows`` of them; None: all): learnt, shrunk to a cautious prior,
+        plus the level's own uncertainty (the terms every window shares computed once)."""
         s, c = self.state, self.config
-        weighted, weight = s.dispersion[slot]
-        learnt = max(c.alpha_floor, weighted / weight) if weight > 0 else c.alpha_prior
-        n = s.seen
-        shrunk = (n * learnt + self._prior_buckets * c.alpha_prior) / (n + self._prior_buckets)
-        effective_n = min(max(s.level_weight, 1e-9), 1.0 / self._level_rate)
-        return shrunk + 1.0 / (max(s.level, 1e-3) * effective_n)  # + CV^2 of the estimated level
+        n, floor, prior, dispersion = s.seen, c.alpha_floor, c.alpha_prior, s.dispersion
+        prior_mass, shrink = self._prior_alpha_mass, n + self._prior_buckets
+        effective_n = min(max(s.level_weight, 1e-9), self._level_memory)
+        level_cv2 = 1.0 / (max(s.level, 1e-3) * effective_n)  # CV^2 of the estimated level
+        alphas = []
+        for slot in range(len(self._windows) if windows is None else windows):
+            weighted, weight = dispersion[slot]
+            learnt = max(floor, weighted / weight) if weight > 0 else prior
+            alphas.append((n * learnt + prior_mass) / shrink + level_cv2)
+        return alphas
 
     def _size(self, window: int) -> float:
         """The brand's typical mentions in a window, whatever the hour: bursts scale with the brand's size,
@@ -798,6 +836,10 @@ class BrandDetector:
         base_neg, base_pos, labelled = self._baseline_shares()
         joint = c.open_surprise + c.share_surprise
         tones: dict[int, tuple[int, int, float, float]] = {}  # span -> (mentions, negatives, surprises -, +)
+        # Only an open incident's calm test (IncidentLifecycle.step) reads recent_volume and a quiet bucket's share
+        # surprise: without one, the tail tests of windows that cannot open anything are not computed.
+        calm_test = s.incident is not None or s.early is not None
+        calm_buckets, min_open_count = self._calm_buckets, c.min_open_count
 
         def tone(window: int) -> tuple[int, int, float, float]:
             """The share tests on the mentions behind ``window``; windows longer than calm_s share one pool."""
@@ -817,14 +859,15 @@ class BrandDetector:
             surprise = 0.0
             size = self._size(window)
             alpha = spread.alphas[slot]
+            read = total_x >= min_open_count or (calm_test and window <= calm_buckets)
             # Exact tail only beyond one standard deviation: below it nothing can be decided.
-            if total_x - total_mu > math.sqrt(total_mu + alpha * total_mu * size):
+            if read and total_x - total_mu > math.sqrt(total_mu + alpha * total_mu * size):
                 surprise = count_surprise(total_x, total_mu, alpha * size / total_mu)
-            if window <= self._calm_buckets:
+            if window <= calm_buckets:
                 recent_volume = max(recent_volume, surprise)
             burst = (total_x - total_mu) / size  # extra mentions, in the brand's typical window
             s.day_max[slot] = max(s.day_max[slot], burst)
-            if total_x < c.min_open_count:
+            if total_x < min_open_count:
                 continue
             n, k_neg, negative, positive = tone(window) if sentiment_known else (0, 0, 0.0, 0.0)
             row = _Window(window, int(total_x), total_mu, negative, n, k_neg)
@@ -843,7 +886,11 @@ class BrandDetector:
         elif opportunity_window is not None:
             shown = opportunity_window
         elif sentiment_known and not shown.mentions:  # a quiet bucket: its tone is still known and shown
-            n, k_neg, negative, _ = tone(shown.window)
+            if calm_test:
+                n, k_neg, negative, _ = tone(shown.window)
+            else:
+                n, k_neg, _, _ = self._tone(min(shown.window, calm_buckets))
+                negative = 0.0
             shown = shown._replace(negative=negative, mentions=n, negatives=k_neg)
         n = shown.mentions
         per_mention = s.reach_sum / s.reach_count_sum if s.reach_count_sum > 0 else 0.0
@@ -877,7 +924,7 @@ class BrandDetector:
         self._hour = self._utc_hour(index)
         x = float(bucket.count)
         mu = max(self._expected(index), self._floor) if s.seen else x
-        alphas = [self._alpha(slot) for slot in range(len(self._windows))]
+        alphas = self._alphas()
         row = [0.0] * 4
         row[_COUNT], row[_EXPECTED] = x, mu
         row[_NEGATIVE] = -1.0 if bucket.negative is None else float(bucket.negative)

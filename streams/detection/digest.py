@@ -86,22 +86,27 @@ def tokenize(text: str) -> list[str]:
     """Terms of a mention, in order: lower-cased words and hashtags, without URLs, handles, numbers,
     one-character tokens and stop words of any shipped language."""
     text = unicodedata.normalize("NFC", text).lower()
-    text = _HANDLE.sub(" ", _URL.sub(" ", text))
+    if "://" in text or "www." in text:  # what every URL starts with (_URL): most mentions have none
+        text = _URL.sub(" ", text)
+    if "@" in text:
+        text = _HANDLE.sub(" ", text)
     stops = stop_words()
     terms = []
     for token in _TOKEN.findall(text):
-        word = token[1:] if token.startswith("#") else token
+        hashtag = token[0] == "#"
+        word = token[1:] if hashtag else token
+        if not 2 <= len(word) <= MAX_TOKEN_CHARS or (not hashtag and word in stops):
+            continue
         letters = word.replace("_", "")
-        if not 2 <= len(word) <= MAX_TOKEN_CHARS or not letters or letters.isdigit():
-            continue
-        if token[0] != "#" and word in stops:
-            continue
-        terms.append(token)
+        if letters and not letters.isdigit():
+            terms.append(token)
     return terms
 
 
 def clean_text(text: str) -> str:
     """One line of text safe for a terminal: no control or bidi-override characters, single spaces."""
+    if text.isprintable() and "  " not in text:  # most texts: nothing to replace (the only printable space is " ")
+        return text.strip()
     return _SPACES.sub(" ", _NOT_PRINTABLE.sub(" ", text)).strip()
 
 
@@ -223,6 +228,8 @@ def _bump(counter: dict[str, int], key: str, amount: int = 1) -> None:
 
 
 def by_count(counter: dict[str, int]) -> dict[str, int]:
+    if len(counter) < 2:  # a bucket's languages and sources, mostly
+        return dict(counter)
     return dict(sorted(counter.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -457,7 +464,7 @@ class BucketDigest:
             "negative_reach": self.negative_reach,
             "languages": by_count(self.languages),
             "sources": by_count(self.sources),
-            "terms": {term: list(self.terms[term]) for term in sorted(self.terms, key=lambda t: (-self.terms[t][0], t))},
+            "terms": {term: list(self.terms[term]) for term in self._ranked_terms()},
             "overflow": list(self.overflow) if any(self.overflow) else [],  # quiet buckets never overflow
             "most_reached": [dict(s) for s in self.most_reached],
             "most_negative": [dict(s) for s in self.most_negative],
@@ -467,6 +474,12 @@ class BucketDigest:
             "story_ids": list(self.story_ids),
             "stories": {sid: dict(entry) for sid, entry in self.stories.items()},
         }
+
+    def _ranked_terms(self) -> list[str]:
+        """The terms held, most counted first, then by term."""
+        ranked = sorted(self.terms)  # by term, then (a stable sort) by count
+        ranked.sort(key=lambda term: self.terms[term][0], reverse=True)
+        return ranked
 
     @classmethod
     def from_dict(cls, data: dict, max_terms: int = MAX_TERMS, overflow_slots: int = OVERFLOW_SLOTS) -> BucketDigest:
@@ -519,9 +532,10 @@ class TermBaseline:
         self.mentions = self.mentions * decay + digest.count
         self.floor *= decay
         frequencies = {term: value * decay for term, value in self.frequencies.items()}
-        for term, count in digest.term_counts().items():
-            frequencies[term] = frequencies.get(term, 0.0) + count
-        ranked = sorted(frequencies, key=lambda t: (-frequencies[t], t))
+        for term, (count, error) in digest.terms.items():  # the guaranteed counts; ranked below, in any order
+            frequencies[term] = frequencies.get(term, 0.0) + (count - error)
+        ranked = sorted(frequencies)  # by term, then (a stable sort) by frequency, highest first
+        ranked.sort(key=frequencies.__getitem__, reverse=True)
         dropped = ranked[self.max_terms :]
         if dropped:
             self.floor = max(self.floor, frequencies[dropped[0]])

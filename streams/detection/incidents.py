@@ -33,12 +33,16 @@ class Evidence:
     """What one bucket says, after the tail tests."""
 
     volume: float  # best -log10 p over the windows holding at least min_open_count mentions
-    recent_volume: float  # best -log10 p over the windows no longer than calm_s: is it calm again?
+    # best -log10 p over the windows no longer than calm_s: is it calm again? (0 while no incident is open: the calm
+    # test below is its only reader)
+    recent_volume: float
     observed: int  # mentions in the window that carries the decision (the best volume window when calm)
     expected: float  # baseline for that window
     beyond_routine: bool  # significant and bigger than the brand's routine bursts at that window
     shifted: bool  # the sustained-shift statistic is past its threshold
-    negative: float  # negative-share surprise behind that window (0 when sentiment is unknown)
+    # negative-share surprise behind that window (0 when sentiment is unknown, and for a bucket whose windows all
+    # hold fewer than min_open_count mentions while no incident is open: then only the calm test would read it)
+    negative: float
     sentiment_known: bool
     negative_share: float
     reach_ratio: float

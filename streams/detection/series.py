@@ -54,11 +54,16 @@ class BrandSeries:
     def refresh(self, now_start: int) -> list[str]:
         """Recompute the shown set at bucket start ``now_start``; the display names that left it (their
         series are to be removed)."""
-        def recent(key: str) -> float:
-            value, at = self.volume[key]
-            return value * 0.5 ** (max(0, now_start - at) / HALF_LIFE_S)
+        decays: dict[int, float] = {}  # per bucket start a volume was last counted at: most brands share one
 
-        top = heapq.nlargest(self.top_n, self.volume, key=lambda k: (recent(k), k)) if self.top_n > 0 else []
+        def recent(value: float, at: int) -> float:
+            decay = decays.get(at)
+            if decay is None:
+                decay = decays[at] = 0.5 ** (max(0, now_start - at) / HALF_LIFE_S)
+            return value * decay
+
+        ranked = ((recent(value, at), key) for key, (value, at) in self.volume.items())
+        top = [key for _, key in heapq.nlargest(self.top_n, ranked)] if self.top_n > 0 else []
         self.shown = set(top) | self.open
         left = self.exported - self.shown - self.always
         self.exported -= left
