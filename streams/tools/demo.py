@@ -67,7 +67,7 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
         group_id=None,
         metadata_max_age_ms=2000,
     )
-    counts: collections.Counter[str] = collections.Counter()
+    counted = {env["ASCOLTA_ENRICHED_TOPIC"]: "enriched", env["ASCOLTA_DEADLETTER_TOPIC"]: "deadlettered"}
     alerts: list[dict] = summary["alerts"]
     await consumer.start()
     last_progress = time.monotonic()
@@ -78,17 +78,16 @@ async def watch(env: dict[str, str], expected: int, deadline: float | None, work
                 break
             batches = await consumer.getmany(timeout_ms=500, max_records=2000)
             for tp, messages in batches.items():
-                counts[tp.topic] += len(messages)
-                summary["enriched"] = counts[env["ASCOLTA_ENRICHED_TOPIC"]]
-                summary["deadlettered"] = counts[env["ASCOLTA_DEADLETTER_TOPIC"]]
-                if tp.topic == env["ASCOLTA_ALERTS_TOPIC"]:
+                if tp.topic in counted:
+                    summary[counted[tp.topic]] += len(messages)
+                else:  # the alerts topic
                     for message in messages:
                         alert = orjson.loads(message.value)
                         alerts.append(alert)
                         _say("\n" + format_alert(alert) + "\n")
             if time.monotonic() - last_progress > 10:
                 last_progress = time.monotonic()
-                done = counts[env["ASCOLTA_ENRICHED_TOPIC"]] + counts[env["ASCOLTA_DEADLETTER_TOPIC"]]
+                done = summary["enriched"] + summary["deadlettered"]
                 _say(f"   ... {done}/{expected} mentions processed, {len(alerts)} alert events so far")
     finally:
         await consumer.stop()
